@@ -1,0 +1,32 @@
+# evaljobs: `make demo` runs the main job on the embedded default (SQLite); `make test` runs
+# the tests against real PostgreSQL, Pushgateway and Prometheus (installed when missing).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: venv system-deps test demo demo-stop bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+test: venv system-deps
+	$(BIN)/python -m pytest
+
+demo: venv
+	$(BIN)/python -m evaljobs.demo
+
+demo-stop:
+	$(BIN)/python -m evaljobs.demo --stop
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .hypothesis build dist

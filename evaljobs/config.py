@@ -1,0 +1,265 @@
+"""The schedule file (``schedules.yaml``): loading, ``${ENV}`` interpolation and validation.
+
+Validation errors become one :class:`~evaljobs.errors.ConfigError` line that names the
+field and the problem, e.g. ``schedules.yaml: jobs[0] (fraud-daily).window: invalid
+duration '1x' (use e.g. 30m, 1h, 7d, 1h30m)``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .durations import parse_duration
+from .errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///evaljobs.db"
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+_JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")
+_ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+class _Strict(BaseModel):
+    # Unknown keys are almost always typos; refusing them beats ignoring a setting.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tables(_Strict):
+    """Where predictions and labels live; either may be a view or ``schema.table``."""
+
+    predictions: str = "predictions"
+    labels: str = "labels"
+
+
+class Columns(_Strict):
+    """Column names in the user's tables. Defaults are the reference schema in ``sql/schema.sql``.
+
+    ``score`` and ``latency_seconds`` are optional: left at their defaults they are used when
+    the column exists; set to ``null`` they are never used; set to a name they must exist.
+    """
+
+    prediction_id: str = "prediction_id"
+    model_name: str = "model_name"
+    model_version: str = "model_version"
+    predicted_at: str = "predicted_at"
+    predicted_label: str = "predicted_label"
+    score: str | None = "score"
+    latency_seconds: str | None = "latency_seconds"
+    label_prediction_id: str = "prediction_id"
+    label: str = "label"
+    labeled_at: str = "labeled_at"
+
+    def is_explicit(self, field: str) -> bool:
+        """True when the user named this column rather than taking the default."""
+        return field in self.model_fields_set
+
+
+class Job(_Strict):
+    """One scheduled evaluation: a model, a task, a window and where the data is."""
+
+    name: str
+    model: str
+    task: Literal["binary", "multiclass"]
+    positive_label: str | None = None
+    window: Duration
+    label_delay: Duration = timedelta(0)
+    schedule: str
+    tables: Tables = Field(default_factory=Tables)
+    columns: Columns = Field(default_factory=Columns)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_label_value(cls, value: str) -> str:
+        if not _JOB_NAME.match(value):
+            raise ValueError(f"invalid job name {value!r} (letters, digits, '_', '.', ':' and '-' only)")
+        return value
+
+    @field_validator("positive_label", mode="before")
+    @classmethod
+    def _label_as_text(cls, value: Any) -> Any:
+        # Class labels are compared as text everywhere (see sql/window_rows.sql), so 1 and "1" agree.
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"positive_label must be a number or text, not {value!r}")
+        return str(value)
+
+    @field_validator("window")
+    @classmethod
+    def _window_positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("window must be longer than 0 (e.g. 1h, 1d)")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        if len(value.split()) != 5:
+            raise ValueError(f"schedule {value!r} is not a 5-field cron expression (e.g. '15 * * * *')")
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"schedule {value!r} is not valid cron: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _binary_needs_positive_label(self) -> "Job":
+        if self.task == "binary" and self.positive_label is None:
+            raise ValueError("a binary job needs positive_label (the class whose score is stored, e.g. 1)")
+        return self
+
+
+class Pushgateway(_Strict):
+    """Where results are pushed. Credentials may also sit in the URL (``http://user:pass@host``)."""
+
+    url: str
+    timeout_seconds: float = Field(10.0, gt=0)
+    username: str | None = None
+    password: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"pushgateway url {value!r} must start with http:// or https:// and name a host")
+        return value.rstrip("/")
+
+
+class Config(_Strict):
+    """The whole schedule file."""
+
+    database: str = DEFAULT_DATABASE_URL
+    pushgateway: Pushgateway | None = None
+    jobs: list[Job]
+
+    @field_validator("pushgateway", mode="before")
+    @classmethod
+    def _url_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"url": value} if value.strip() else None
+        return value
+
+    @field_validator("jobs")
+    @classmethod
+    def _unique_names(cls, jobs: list[Job]) -> list[Job]:
+        seen: set[str] = set()
+        for job in jobs:
+            if job.name in seen:
+                raise ValueError(f"job name {job.name!r} is used twice; names must be unique")
+            seen.add(job.name)
+        if not jobs:
+            raise ValueError("no jobs: add at least one entry under jobs:")
+        return jobs
+
+    def job(self, name: str) -> Job:
+        """The job called ``name``; a ConfigError lists the known names otherwise."""
+        for job in self.jobs:
+            if job.name == name:
+                return job
+        known = ", ".join(j.name for j in self.jobs)
+        raise ConfigError(f"unknown job {name!r}", f"jobs in this config: {known}")
+
+
+def interpolate_env(value: Any, environ: dict[str, str] | None = None, where: str = "") -> Any:
+    """Replace ``${NAME}`` and ``${NAME:-default}`` in every string of a parsed YAML tree."""
+    env = os.environ if environ is None else environ
+    if isinstance(value, dict):
+        return {k: interpolate_env(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate_env(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group("name"), match.group("default")
+        if name in env and (env[name] != "" or default is None):
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{where or 'config'}: environment variable {name} is not set",
+            f"export {name}=... or write ${{{name}:-default}}",
+        )
+
+    return _ENV_REF.sub(substitute, value)
+
+
+def parse_config(text: str, source: str = "config", environ: dict[str, str] | None = None) -> Config:
+    """Validate schedule-file text; raise ConfigError naming the field on any problem."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{source}: not valid YAML{where}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping with 'database', 'pushgateway' and 'jobs'")
+    raw = interpolate_env(raw, environ)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc, raw)}") from None
+
+
+def load_config(path: str | os.PathLike[str], environ: dict[str, str] | None = None) -> Config:
+    """Read and validate a schedule file."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(file)!r} not found", "pass --config PATH (see schedules.yaml in the repository)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {str(file)!r}: {exc.strerror}") from None
+    return parse_config(text, source=file.name, environ=environ)
+
+
+def _describe(exc: ValidationError, raw: dict[str, Any]) -> str:
+    """One line for (at most three of) pydantic's errors, with job names for readability."""
+    described = []
+    for error in exc.errors()[:3]:
+        location = _location(error["loc"], raw)
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing":
+            message = "is required"
+        elif error["type"] == "extra_forbidden":
+            message = "is not a known setting (check the spelling)"
+        elif error["type"] == "literal_error":
+            message = f"{error['input']!r} is not allowed: {message.lower()}"
+        described.append(f"{location}: {message}" if location else message)
+    more = len(exc.errors()) - len(described)
+    return "; ".join(described) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _location(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
+    parts: list[str] = []
+    node: Any = raw
+    for item in loc:
+        if isinstance(item, int):
+            name = node[item].get("name") if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) else None
+            parts.append(f"[{item}]" + (f" ({name})" if name else ""))
+        else:
+            parts.append(("." if parts else "") + str(item))
+        try:
+            node = node[item]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return "".join(parts)

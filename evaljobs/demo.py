@@ -1,0 +1,226 @@
+"""Realistic synthetic data for the demo and the tests: two models, several versions, late labels.
+
+- ``fraud`` (binary, positive label ``1``): versions ``v1`` (retired), ``v2`` (the good
+  champion) and ``v3-canary`` (the last five days, 20% of traffic, visibly worse, and fed
+  shifted ``amount`` inputs, so its drift shows).
+- ``intent`` (multiclass: billing, shipping, returns, tech, other): versions ``2024.1``
+  (slower, with some answers over a second) and ``2024.2``; no scores.
+
+Labels arrive hours to days after the prediction; some never arrive, a few are corrected
+later (a second label row), and a few belong to no prediction (orphans). The rows are made
+here in Python because this is test data; evaljobs itself never reads rows back.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import signal
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import localservices
+from .sources import (
+    bind_time,
+    connect,
+    connection,
+    create_reference_schema,
+    describe_engine,
+)
+
+FEATURES = {"amount": "DOUBLE PRECISION", "country": "VARCHAR(8)", "account_age_days": "DOUBLE PRECISION"}
+INTENT_CLASSES = ("billing", "shipping", "returns", "tech", "other")
+COUNTRIES = ("US", "GB", "DE", "FR", "IN")
+
+
+def _fraud_rows(rng: random.Random, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+    span = (end - start).total_seconds()
+    per_day = 1500
+    count = int(per_day * span / 86400)
+    for i in range(count):
+        at = start + timedelta(seconds=rng.random() * span)
+        age = (end - at).days
+        if age >= 9:
+            version = "v1" if rng.random() < 0.7 else "v2"
+        elif age >= 5:
+            version = "v2"
+        else:
+            version = "v3-canary" if rng.random() < 0.2 else "v2"
+        fraud = rng.random() < 0.12
+        quality = {"v1": 1.5, "v2": 2.0, "v3-canary": 0.7}[version]
+        logit = (quality if fraud else -quality) + rng.gauss(0, 1.4) - 0.6
+        score = 1 / (1 + math.exp(-logit))
+        amount = rng.lognormvariate(3.5 + (0.8 if fraud else 0.0), 0.9)
+        if version == "v3-canary":
+            amount *= 2.5  # a new upstream currency conversion: the canary's inputs drift
+        yield {
+            "prediction_id": f"f-{i:07d}",
+            "model_name": "fraud",
+            "model_version": version,
+            "predicted_at": at,
+            "predicted_label": "1" if score >= 0.5 else "0",
+            "score": round(score, 6),
+            "latency_seconds": round(rng.lognormvariate(math.log(0.045), 0.5), 6),
+            "amount": round(amount, 2),
+            "country": rng.choices(COUNTRIES, weights=(5, 2, 2, 1, 3))[0],
+            "account_age_days": round(rng.expovariate(1 / 400), 1),
+            "_truth": "1" if fraud else "0",
+            "_delay": timedelta(hours=rng.uniform(4, 44)),
+            "_labelled": rng.random() < 0.85,
+        }
+
+
+def _intent_rows(rng: random.Random, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+    span = (end - start).total_seconds()
+    count = int(900 * span / 86400)
+    for i in range(count):
+        at = start + timedelta(seconds=rng.random() * span)
+        version = "2024.1" if (end - at).days >= 6 or rng.random() < 0.3 else "2024.2"
+        truth = rng.choices(INTENT_CLASSES, weights=(4, 3, 2, 2, 1))[0]
+        accuracy = 0.86 if version == "2024.1" else 0.91
+        predicted = truth if rng.random() < accuracy else rng.choice(INTENT_CLASSES)
+        slow = version == "2024.1" and rng.random() < 0.04
+        yield {
+            "prediction_id": f"i-{i:07d}",
+            "model_name": "intent",
+            "model_version": version,
+            "predicted_at": at,
+            "predicted_label": predicted,
+            "score": None,
+            "latency_seconds": round(rng.uniform(1.2, 2.5) if slow else rng.lognormvariate(math.log(0.18), 0.4), 6),
+            "amount": None,
+            "country": rng.choices(COUNTRIES, weights=(5, 2, 2, 1, 3))[0],
+            "account_age_days": round(rng.expovariate(1 / 300), 1),
+            "_truth": truth,
+            "_delay": timedelta(hours=rng.uniform(2, 30)),
+            "_labelled": rng.random() < 0.7,
+        }
+
+
+def build(url: str, now: datetime, days: int = 14, seed: int = 7) -> str:
+    """Replace the reference tables at ``url`` with ``days`` of synthetic history ending at ``now``."""
+    rng = random.Random(seed)
+    engine = connect(url)
+    dialect = engine.dialect.name
+    now = now.astimezone(timezone.utc)
+    start = now - timedelta(days=days)
+    with connection(engine, "replacing the demo tables") as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS labels"))
+        conn.execute(sa.text("DROP TABLE IF EXISTS predictions"))
+        conn.commit()
+    create_reference_schema(engine)
+    with connection(engine, "adding the demo feature columns") as conn:
+        for name, kind in FEATURES.items():
+            conn.execute(sa.text(f"ALTER TABLE predictions ADD COLUMN {name} {kind}"))
+        conn.commit()
+
+    prediction_columns = ["prediction_id", "model_name", "model_version", "predicted_at",
+                          "predicted_label", "score", "latency_seconds", *FEATURES]
+    insert_prediction = sa.text(
+        f"INSERT INTO predictions ({', '.join(prediction_columns)}) "
+        f"VALUES ({', '.join(':' + c for c in prediction_columns)})"
+    )
+    insert_label = sa.text("INSERT INTO labels (prediction_id, label, labeled_at) VALUES (:prediction_id, :label, :labeled_at)")
+    predictions: list[dict[str, Any]] = []
+    labels: list[dict[str, Any]] = []
+    for row in [*_fraud_rows(rng, start, now), *_intent_rows(rng, start, now)]:
+        predictions.append({c: row[c] for c in prediction_columns} | {"predicted_at": bind_time(dialect, row["predicted_at"])})
+        arrives = row["predicted_at"] + row["_delay"]
+        if row["_labelled"] and arrives < now:
+            labels.append({"prediction_id": row["prediction_id"], "label": row["_truth"],
+                           "labeled_at": bind_time(dialect, arrives)})
+            if rng.random() < 0.02:
+                # A correction: an analyst first got it wrong; the later row wins.
+                wrong = "0" if row["_truth"] == "1" else ("1" if row["_truth"] == "0" else "other")
+                labels[-1]["label"] = wrong
+                labels.append({"prediction_id": row["prediction_id"], "label": row["_truth"],
+                               "labeled_at": bind_time(dialect, min(arrives + timedelta(hours=3), now - timedelta(seconds=1)))})
+    for i in range(25):
+        labels.append({"prediction_id": f"unknown-{i}", "label": "1",
+                       "labeled_at": bind_time(dialect, now - timedelta(hours=rng.uniform(1, 24 * days)))})
+    with connection(engine, "writing demo data") as conn:
+        for chunk in range(0, len(predictions), 5000):
+            conn.execute(insert_prediction, predictions[chunk:chunk + 5000])
+        for chunk in range(0, len(labels), 5000):
+            conn.execute(insert_label, labels[chunk:chunk + 5000])
+        conn.commit()
+    engine.dispose()
+    return (f"wrote {len(predictions):,} predictions and {len(labels):,} labels "
+            f"({start:%Y-%m-%d %H:%M} .. {now:%Y-%m-%d %H:%M} UTC) to {describe_engine(engine)}")
+
+
+# ---- `make demo` ----------------------------------------------------------------------------
+DEMO_DIR = Path(".demo")
+DEMO_DATABASE = f"sqlite:///{DEMO_DIR / 'evaljobs-demo.db'}"
+
+
+def _demo_gateway() -> tuple[str | None, str]:
+    """The Pushgateway the demo pushes to, and a sentence that says where it came from."""
+    given = os.environ.get("EVALJOBS_PUSHGATEWAY_URL")
+    if given:
+        return given, "the Pushgateway at $EVALJOBS_PUSHGATEWAY_URL"
+    pid_file, url_file = DEMO_DIR / "pushgateway.pid", DEMO_DIR / "pushgateway.url"
+    if pid_file.exists() and url_file.exists() and localservices.pid_alive(int(pid_file.read_text())):
+        url = url_file.read_text().strip()
+        try:
+            localservices.wait_until_ready(f"{url}/-/ready", timeout=2)
+            return url, "the demo's local Pushgateway (still running from an earlier make demo)"
+        except RuntimeError:
+            pass
+    try:
+        gateway = localservices.start_pushgateway(log_path=DEMO_DIR / "pushgateway.log", detach=True)
+    except FileNotFoundError:
+        return None, "no Pushgateway (none at $EVALJOBS_PUSHGATEWAY_URL and no pushgateway binary installed)"
+    pid_file.write_text(str(gateway.process.pid))
+    url_file.write_text(gateway.url)
+    return gateway.url, "a local Pushgateway the demo started (make demo-stop stops it)"
+
+
+def _stop_demo_gateway() -> None:
+    pid_file = DEMO_DIR / "pushgateway.pid"
+    if not pid_file.exists():
+        print("no demo Pushgateway is running")
+        return
+    pid = int(pid_file.read_text())
+    if localservices.pid_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        print(f"stopped the demo Pushgateway (pid {pid})")
+    pid_file.unlink()
+    (DEMO_DIR / "pushgateway.url").unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the demo database, run every job of schedules.yaml, say where the metrics went."""
+    from . import cli
+
+    args = sys.argv[1:] if argv is None else argv
+    if "--stop" in args:
+        _stop_demo_gateway()
+        return 0
+    DEMO_DIR.mkdir(exist_ok=True)
+    os.environ.setdefault("EVALJOBS_DATABASE_URL", DEMO_DATABASE)
+    database = os.environ["EVALJOBS_DATABASE_URL"]
+    print(build(database, now=cli.now_utc()))
+    url, origin = _demo_gateway()
+    run_args = ["run", "--all", "--config", os.environ.get("EVALJOBS_CONFIG", "schedules.yaml")]
+    if url:
+        os.environ["EVALJOBS_PUSHGATEWAY_URL"] = url
+        code = cli.main(run_args)
+        where = f"pushed to {origin}: {url}/metrics"
+    else:
+        textfile_path = DEMO_DIR / "evaljobs.prom"
+        code = cli.main([*run_args, "--dry-run", "--textfile", str(textfile_path)])
+        where = (f"{origin}: wrote node_exporter textfile-collector metrics to {textfile_path} instead "
+                 "(install prometheus-pushgateway, or set EVALJOBS_PUSHGATEWAY_URL, to push)")
+    print(f"\nmetrics: {where}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

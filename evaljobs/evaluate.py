@@ -1,0 +1,132 @@
+"""Evaluate one job over one window: aggregates from the source -> pure metrics -> records.
+
+This is the one code path that ``run``, ``schedule``, ``backfill`` and ``gate`` share;
+they differ only in which windows they ask for and where the records go.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+
+from .metrics import (
+    brier_score,
+    classification_metrics,
+    label_coverage,
+    log_loss,
+    roc_auc,
+)
+from .records import JobResult, Problem, ScoreMetrics, VersionResult
+from .sources import ConfusionCell, JobSource, RankCounts
+from .windows import Window
+
+
+def evaluate_job(
+    source: JobSource,
+    window: Window,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+) -> JobResult:
+    """Evaluate every version of the job's model that has predictions in ``window``."""
+    job = source.job
+    started_at, started = wall_clock(), clock()
+    source.ensure_schema()
+    problems: list[Problem] = []
+
+    cells_by_version: dict[str, list[ConfusionCell]] = defaultdict(list)
+    for cell in source.confusion_cells(window):
+        cells_by_version[cell.model_version].append(cell)
+    totals = source.predictions_total(window) if cells_by_version else {}
+    has_score = "score" in source.available_optional
+    ranks: dict[str, RankCounts] = {}
+    if job.task == "binary" and has_score and cells_by_version:
+        ranks = source.rank_counts(window, job.positive_label or "")
+
+    versions = []
+    for version in sorted(cells_by_version):
+        cells = cells_by_version[version]
+        scores = None
+        if job.task == "binary" and has_score:
+            scores, problem = score_metrics(cells, ranks.get(version), job.positive_label or "")
+            if problem:
+                problems.append(Problem(f"job {job.name!r} version {version!r}", problem))
+        versions.append(version_result(source, window, version, cells, totals.get(version, 0), scores))
+
+    orphans = source.orphan_labels(window)
+    return JobResult(
+        job=job.name,
+        model=job.model,
+        task=job.task,
+        window=window,
+        versions=versions,
+        orphan_labels=orphans,
+        started_at=started_at,
+        duration_seconds=clock() - started,
+        problems=problems,
+    )
+
+
+def version_result(
+    source: JobSource,
+    window: Window,
+    version: str,
+    cells: Iterable[ConfusionCell],
+    predictions_total: int,
+    scores: ScoreMetrics | None,
+) -> VersionResult:
+    """A version's record from its confusion cells (cells with no label are unlabelled predictions)."""
+    job = source.job
+    cells = list(cells)
+    confusion = {(c.label, c.predicted_label): c.predictions for c in cells if c.label is not None}
+    window_predictions = sum(c.predictions for c in cells)
+    labeled = sum(confusion.values())
+    return VersionResult(
+        job=job.name,
+        model=job.model,
+        model_version=version,
+        task=job.task,
+        window=window,
+        window_predictions=window_predictions,
+        labeled_predictions=labeled,
+        # The cumulative count includes this window, so it is never below it.
+        predictions_total=max(predictions_total, window_predictions),
+        confusion=confusion,
+        metrics=classification_metrics(confusion),
+        label_coverage=label_coverage(labeled, window_predictions),
+        scores=scores,
+        positive_label=job.positive_label,
+    )
+
+
+def score_metrics(
+    cells: Iterable[ConfusionCell], ranks: RankCounts | None, positive_label: str
+) -> tuple[ScoreMetrics, str | None]:
+    """ROC AUC, log loss and Brier score of one version, and a problem text if scores are invalid."""
+    labelled = [c for c in cells if c.label is not None]
+    scored = sum(c.scored for c in labelled)
+    auc = roc_auc(ranks.twice_u, ranks.positives, ranks.negatives) if ranks else None
+    lows = [c.min_score for c in cells if c.min_score is not None]
+    highs = [c.max_score for c in cells if c.max_score is not None]
+    if lows and (min(lows) < 0 or max(highs) > 1):
+        problem = (f"scores range from {min(lows):g} to {max(highs):g}, outside [0, 1]: "
+                   "log loss and Brier score need probabilities and were not computed")
+        return ScoreMetrics(scored, auc, None, None), problem
+    sum_log = 0.0
+    sum_squared = 0.0
+    for cell in labelled:
+        if not cell.scored:
+            continue
+        if cell.label == positive_label:
+            sum_log += cell.sum_log_score or 0.0
+            sum_squared += cell.sum_one_minus_score_squared or 0.0
+        else:
+            sum_log += cell.sum_log_one_minus_score or 0.0
+            sum_squared += cell.sum_score_squared or 0.0
+    return ScoreMetrics(
+        scored=scored,
+        roc_auc=auc,
+        log_loss=log_loss(sum_log, scored),
+        brier_score=brier_score(sum_squared, scored),
+    ), None

@@ -1,0 +1,177 @@
+"""Result records -> Prometheus metric families. The one place metric names are decided.
+
+Every sink renders the same families: the Pushgateway sink pushes them per group, the
+text-file sink adds the grouping labels to each sample, the OpenMetrics sink adds timestamps.
+Names follow the Prometheus conventions: ``_ratio`` for 0..1, ``_seconds``, ``_total`` for
+counters, ``_timestamp_seconds`` for instants; no generated name parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Callable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from .records import JobResult, VersionResult
+
+#: (name, help) of every metric family evaljobs can emit; the README table is checked against it.
+FAMILIES: dict[str, str] = {
+    "model_accuracy_ratio": "Share of labelled predictions in the window that were correct.",
+    "model_precision_ratio": "Precision of one class (zero_division=0).",
+    "model_recall_ratio": "Recall of one class (zero_division=0).",
+    "model_f1_ratio": "F1 score of one class (zero_division=0).",
+    "model_macro_precision_ratio": "Unweighted mean of per-class precision.",
+    "model_macro_recall_ratio": "Unweighted mean of per-class recall.",
+    "model_macro_f1_ratio": "Unweighted mean of per-class F1.",
+    "model_weighted_precision_ratio": "Support-weighted mean of per-class precision.",
+    "model_weighted_recall_ratio": "Support-weighted mean of per-class recall.",
+    "model_weighted_f1_ratio": "Support-weighted mean of per-class F1.",
+    "model_confusion_predictions": "Labelled predictions in the window by actual and predicted class.",
+    "model_window_predictions": "Predictions in the evaluated window.",
+    "model_labeled_predictions": "Predictions in the window whose label had arrived.",
+    "model_label_coverage_ratio": "Labelled predictions divided by all predictions in the window.",
+    "model_roc_auc_ratio": "Area under the ROC curve of the positive-class score (exact, tie-aware).",
+    "model_log_loss": "Binary cross-entropy of the positive-class score.",
+    "model_brier_score": "Mean squared error of the positive-class score.",
+    "model_scored_predictions": "Labelled predictions in the window that have a score.",
+    "model_predictions": "Predictions of this version up to the window's end (cumulative).",
+    "evaljobs_last_success_timestamp_seconds": "When this group was last evaluated successfully.",
+    "evaljobs_run_duration_seconds": "How long the evaluation of this job took.",
+    "evaljobs_window_end_timestamp_seconds": "End of the evaluated window of predictions.",
+    "evaljobs_window_start_timestamp_seconds": "Start of the evaluated window of predictions.",
+    "evaljobs_orphan_labels": "Labels that arrived during the last window length for unknown prediction ids.",
+    "evaljobs_evaluated_versions": "Model versions that had predictions in the evaluated window.",
+}
+
+#: Functions that add families for a version (drift, latency, ...): a new metric source is one
+#: more entry here, not an edit to every sink.
+VERSION_EXTENSIONS: list[Callable[[VersionResult], Iterable[Metric]]] = []
+
+
+def _gauge(name: str, value: float | None, labels: Mapping[str, str] | None = None) -> GaugeMetricFamily | None:
+    if value is None:
+        return None
+    family = GaugeMetricFamily(name, FAMILIES[name], labels=list(labels or {}))
+    family.add_metric(list((labels or {}).values()), float(value))
+    return family
+
+
+def _labelled_gauge(name: str, label_names: list[str], rows: Iterable[tuple[list[str], float]]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, FAMILIES[name], labels=label_names)
+    for values, value in rows:
+        family.add_metric(values, float(value))
+    return family
+
+
+def version_families(result: VersionResult) -> list[Metric]:
+    """The quality metrics of one version in one window (no job-health metrics)."""
+    families: list[Metric | None] = [
+        _gauge("model_window_predictions", result.window_predictions),
+        _gauge("model_labeled_predictions", result.labeled_predictions),
+        _gauge("model_label_coverage_ratio", result.label_coverage),
+    ]
+    total = CounterMetricFamily("model_predictions", FAMILIES["model_predictions"])
+    total.add_metric([], float(result.predictions_total))
+    families.append(total)
+    # Every cell of the matrix is published, zeros included, so sums over it are complete.
+    metrics = result.metrics
+    if metrics is not None:
+        families.append(_labelled_gauge(
+            "model_confusion_predictions", ["actual", "predicted"],
+            (([a, p], result.confusion.get((a, p), 0)) for a in metrics.classes for p in metrics.classes),
+        ))
+        families.append(_gauge("model_accuracy_ratio", metrics.accuracy))
+        for kind in ("precision", "recall", "f1"):
+            families.append(_labelled_gauge(
+                f"model_{kind}_ratio", ["class"],
+                (([c], getattr(s, kind)) for c, s in metrics.per_class.items()),
+            ))
+            families.append(_gauge(f"model_macro_{kind}_ratio", getattr(metrics.macro, kind)))
+            families.append(_gauge(f"model_weighted_{kind}_ratio", getattr(metrics.weighted, kind)))
+    if result.scores is not None:
+        families.append(_gauge("model_scored_predictions", result.scores.scored))
+        families.append(_gauge("model_roc_auc_ratio", result.scores.roc_auc))
+        families.append(_gauge("model_log_loss", result.scores.log_loss))
+        families.append(_gauge("model_brier_score", result.scores.brier_score))
+    for extension in VERSION_EXTENSIONS:
+        families.extend(extension(result))
+    return [f for f in families if f is not None]
+
+
+def health_families(job: JobResult, success_timestamp: float) -> list[Metric]:
+    """Job-health gauges pushed into every group of the job, so staleness is alertable per group."""
+    return [
+        f for f in (
+            _gauge("evaljobs_last_success_timestamp_seconds", success_timestamp),
+            _gauge("evaljobs_run_duration_seconds", job.duration_seconds),
+            _gauge("evaljobs_window_start_timestamp_seconds", job.window.start.timestamp()),
+            _gauge("evaljobs_window_end_timestamp_seconds", job.window.end.timestamp()),
+        ) if f is not None
+    ]
+
+
+def job_families(job: JobResult) -> list[Metric]:
+    """Job-level facts, pushed in the ``{job, model}`` group (no version)."""
+    return [
+        f for f in (
+            _gauge("evaljobs_orphan_labels", job.orphan_labels),
+            _gauge("evaljobs_evaluated_versions", len(job.versions)),
+        ) if f is not None
+    ]
+
+
+def groups(job: JobResult, success_timestamp: float) -> list[tuple[dict[str, str], list[Metric]]]:
+    """Every Pushgateway group of a job run: ``(grouping key without job, families)``.
+
+    One group per version (its quality metrics and the job health), and one ``{model}``
+    group with job-level facts and health, which exists even when the window was empty.
+    """
+    health = health_families(job, success_timestamp)
+    out = [({"model": job.model}, job_families(job) + health)]
+    for version in job.versions:
+        out.append((version.grouping_key, version_families(version) + health))
+    return out
+
+
+class StaticCollector(Collector):
+    """A collector that yields a fixed list of families (one per push, in a fresh registry)."""
+
+    def __init__(self, families: Iterable[Metric]):
+        self._families = list(families)
+
+    def collect(self) -> Iterable[Metric]:
+        return list(self._families)
+
+
+def registry_of(families: Iterable[Metric]) -> CollectorRegistry:
+    """A fresh registry holding exactly ``families``."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StaticCollector(families))
+    return registry
+
+
+def relabelled(families: Iterable[Metric], labels: Mapping[str, str],
+               timestamp: float | None = None) -> list[Metric]:
+    """Copies of ``families`` with ``labels`` added to every sample (and a timestamp, if given)."""
+    out = []
+    for family in families:
+        copy = Metric(family.name, family.documentation, family.type, family.unit)
+        for sample in family.samples:
+            copy.samples.append(sample._replace(
+                labels={**labels, **sample.labels},
+                timestamp=timestamp if timestamp is not None else sample.timestamp,
+            ))
+        out.append(copy)
+    return out
+
+
+def merged(families: Iterable[Metric]) -> list[Metric]:
+    """Families of the same name merged into one (an exposition may name a family only once)."""
+    by_name: dict[str, Metric] = {}
+    for family in families:
+        if family.name not in by_name:
+            by_name[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
+        by_name[family.name].samples.extend(family.samples)
+    return list(by_name.values())

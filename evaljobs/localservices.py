@@ -1,0 +1,156 @@
+"""Start and stop local Prometheus-side processes for the demo, ``make stack`` and the tests.
+
+Not used by evaljobs' own jobs: production deployments point at their existing
+Pushgateway. Binaries are the Debian packages' (``prometheus-pushgateway``,
+``prometheus``, ``promtool``) or upstream's names found on ``PATH``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PUSHGATEWAY_BINARIES = ("prometheus-pushgateway", "pushgateway")
+PROMETHEUS_BINARIES = ("prometheus",)
+
+
+def find_binary(names: tuple[str, ...]) -> str | None:
+    """The first of ``names`` on PATH (or in /usr/bin, /usr/local/bin)."""
+    for name in names:
+        found = shutil.which(name) or shutil.which(name, path="/usr/bin:/usr/local/bin")
+        if found:
+            return found
+    return None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_ready(url: str, timeout: float = 20.0, process: subprocess.Popen | None = None) -> None:
+    """Poll ``url`` until it answers 200; raise RuntimeError with the reason otherwise."""
+    deadline = time.monotonic() + timeout
+    last_error = "no answer"
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with code {process.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as exc:
+            last_error = str(getattr(exc, "reason", exc))
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not become ready within {timeout:.0f}s ({last_error})")
+
+
+@dataclass
+class LocalProcess:
+    """A background server process with its URL; ``stop()`` ends it (and is idempotent)."""
+
+    name: str
+    url: str
+    process: subprocess.Popen
+    log_path: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> "LocalProcess":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def _spawn(command: list[str], log_path: Path | None, detach: bool) -> subprocess.Popen:
+    output = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=detach,
+        )
+    finally:
+        if log_path:
+            output.close()  # the child keeps its own descriptor
+
+
+def start_pushgateway(port: int | None = None, log_path: Path | None = None, detach: bool = False) -> LocalProcess:
+    """Start a Pushgateway on 127.0.0.1 (a free port unless given) and wait until it is ready."""
+    binary = find_binary(PUSHGATEWAY_BINARIES)
+    if binary is None:
+        raise FileNotFoundError("no Pushgateway binary (install the Debian package prometheus-pushgateway)")
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = _spawn([binary, f"--web.listen-address=127.0.0.1:{port}"], log_path, detach)
+    try:
+        wait_until_ready(f"{url}/-/ready", process=process)
+    except RuntimeError:
+        process.kill()
+        raise
+    return LocalProcess("pushgateway", url, process, log_path)
+
+
+def start_prometheus(
+    config_file: Path,
+    data_dir: Path,
+    port: int | None = None,
+    log_path: Path | None = None,
+    detach: bool = False,
+    extra_args: list[str] | None = None,
+) -> LocalProcess:
+    """Start Prometheus on 127.0.0.1 with ``config_file`` and ``data_dir``; wait until ready."""
+    binary = find_binary(PROMETHEUS_BINARIES)
+    if binary is None:
+        raise FileNotFoundError("no prometheus binary (install the Debian package prometheus)")
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        binary,
+        f"--config.file={config_file}",
+        f"--storage.tsdb.path={data_dir}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--web.enable-lifecycle",
+        *(extra_args or []),
+    ]
+    process = _spawn(command, log_path, detach)
+    try:
+        wait_until_ready(f"{url}/-/ready", timeout=60, process=process)
+    except RuntimeError:
+        process.kill()
+        raise
+    return LocalProcess("prometheus", url, process, log_path)
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with ``pid`` exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

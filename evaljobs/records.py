@@ -1,0 +1,126 @@
+"""Result records: what one evaluation found, independent of where it is sent.
+
+Every sink (Pushgateway, text file, OpenMetrics, results table, CI report, the CLI's
+table and JSON) reads these records; none of them queries the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .metrics import ClassificationMetrics
+from .windows import Window
+
+
+@dataclass(frozen=True)
+class ScoreMetrics:
+    """Metrics of the positive-class score over labelled, scored predictions (binary jobs)."""
+
+    scored: int
+    roc_auc: float | None
+    log_loss: float | None
+    brier_score: float | None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that kept part of a job from being evaluated; the rest still ran."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class VersionResult:
+    """One model version over one window."""
+
+    job: str
+    model: str
+    model_version: str
+    task: str
+    window: Window
+    window_predictions: int
+    labeled_predictions: int
+    predictions_total: int
+    confusion: dict[tuple[str, str], int]
+    metrics: ClassificationMetrics | None
+    label_coverage: float | None
+    scores: ScoreMetrics | None = None
+    positive_label: str | None = None
+
+    @property
+    def grouping_key(self) -> dict[str, str]:
+        """The Pushgateway group (besides ``job``) that holds this version's metrics."""
+        return {"model": self.model, "model_version": self.model_version}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view, used by ``--output json``."""
+        metrics = self.metrics
+        out: dict[str, Any] = {
+            "job": self.job,
+            "model": self.model,
+            "model_version": self.model_version,
+            "task": self.task,
+            "window_start": self.window.start.isoformat(),
+            "window_end": self.window.end.isoformat(),
+            "labels_as_of": self.window.labels_as_of.isoformat(),
+            "window_predictions": self.window_predictions,
+            "labeled_predictions": self.labeled_predictions,
+            "label_coverage": self.label_coverage,
+            "predictions_total": self.predictions_total,
+            "confusion": [
+                {"actual": a, "predicted": p, "count": n} for (a, p), n in sorted(self.confusion.items())
+            ],
+            "accuracy": metrics.accuracy if metrics else None,
+        }
+        if metrics:
+            out["per_class"] = {
+                c: {"precision": s.precision, "recall": s.recall, "f1": s.f1, "support": s.support}
+                for c, s in metrics.per_class.items()
+            }
+            for name, avg in (("macro", metrics.macro), ("micro", metrics.micro), ("weighted", metrics.weighted)):
+                out[name] = {"precision": avg.precision, "recall": avg.recall, "f1": avg.f1}
+        if self.scores:
+            out["scored_predictions"] = self.scores.scored
+            out["roc_auc"] = self.scores.roc_auc
+            out["log_loss"] = self.scores.log_loss
+            out["brier_score"] = self.scores.brier_score
+        return out
+
+
+@dataclass
+class JobResult:
+    """One job run: every version found in the window, plus job-level facts."""
+
+    job: str
+    model: str
+    task: str
+    window: Window
+    versions: list[VersionResult]
+    orphan_labels: int
+    started_at: datetime
+    duration_seconds: float
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.problems)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job": self.job,
+            "model": self.model,
+            "task": self.task,
+            "window_start": self.window.start.isoformat(),
+            "window_end": self.window.end.isoformat(),
+            "evaluated_at": self.window.evaluated_at.isoformat(),
+            "orphan_labels": self.orphan_labels,
+            "duration_seconds": self.duration_seconds,
+            "problems": [str(p) for p in self.problems],
+            "versions": [v.to_dict() for v in self.versions],
+        }

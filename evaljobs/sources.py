@@ -1,0 +1,295 @@
+"""SQL sources: connect to the user's database and run the aggregate queries of ``sql/``.
+
+Only aggregates cross this boundary (confusion cells, per-score counts, totals): no
+function here returns prediction rows. Every query filters by model and time window and
+binds its values; table and column names come from the job's mapping, quoted for the dialect.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+from . import sqlfiles
+from .config import Job
+from .errors import SourceError, redact
+from .metrics import LOG_LOSS_EPS
+from .windows import Window
+
+# Columns every job needs, and the optional ones it uses when present.
+_PREDICTION_COLUMNS = ("prediction_id", "model_name", "model_version", "predicted_at", "predicted_label")
+_OPTIONAL_PREDICTION_COLUMNS = ("score", "latency_seconds")
+_LABEL_COLUMNS = ("label_prediction_id", "label", "labeled_at")
+
+
+def connect(url: str) -> Engine:
+    """An engine for ``url`` that evaluates in UTC; fails early with a one-line SourceError."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except ArgumentError:
+        raise SourceError(f"database URL {redact(url)!r} is not a valid SQLAlchemy URL",
+                          "use e.g. sqlite:///evaljobs.db or postgresql+psycopg://user@host/db") from None
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql":
+        # Compare timestamps in UTC whatever the server's or role's TimeZone says (keeping any
+        # options the URL already carries, such as a search_path).
+        given = parsed.query.get("options")
+        given = " ".join(given) if isinstance(given, tuple) else given
+        connect_args["options"] = f"{given} -c timezone=UTC" if given else "-c timezone=UTC"
+    try:
+        engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+    except NoSuchModuleError:
+        raise SourceError(f"no SQLAlchemy dialect for {parsed.drivername!r}",
+                          "install the driver (e.g. pip install 'evaljobs[postgres]')") from None
+    except ImportError as exc:
+        raise SourceError(f"the database driver for {parsed.drivername!r} is not installed ({exc.name})",
+                          "install it (e.g. pip install 'evaljobs[postgres]')") from None
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_math)
+    return engine
+
+
+def _sqlite_math(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # SQLite has LN only when built with math functions; provide it when it is missing.
+    try:
+        dbapi_connection.execute("SELECT ln(1)")
+    except sqlite3.OperationalError:
+        dbapi_connection.create_function("ln", 1, math.log, deterministic=True)
+
+
+def describe_engine(engine: Engine) -> str:
+    """The engine's URL with any password hidden."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+@contextmanager
+def connection(engine: Engine, purpose: str) -> Iterator[Connection]:
+    """A connection whose failures become one-line SourceErrors naming ``purpose``."""
+    try:
+        conn = engine.connect()
+    except SQLAlchemyError as exc:
+        raise SourceError(
+            f"cannot connect to database {describe_engine(engine)}: {_first_line(getattr(exc, 'orig', exc))}",
+            "check 'database:' in the config and that the server is running",
+        ) from None
+    try:
+        with conn:
+            yield conn
+    except DBAPIError as exc:
+        raise SourceError(f"{purpose} failed on {describe_engine(engine)}: {_first_line(exc.orig)}") from None
+    except SQLAlchemyError as exc:
+        raise SourceError(f"{purpose} failed on {describe_engine(engine)}: {_first_line(exc)}") from None
+
+
+def _first_line(error: object) -> str:
+    text = str(error).strip().splitlines()
+    return redact(text[0]) if text else type(error).__name__
+
+
+@dataclass(frozen=True)
+class ConfusionCell:
+    """One row of ``confusion_counts.sql``: a (version, actual, predicted) cell with score sums."""
+
+    model_version: str
+    label: str | None
+    predicted_label: str
+    predictions: int
+    scored: int
+    sum_log_score: float | None
+    sum_log_one_minus_score: float | None
+    sum_score_squared: float | None
+    sum_one_minus_score_squared: float | None
+    min_score: float | None
+    max_score: float | None
+
+
+@dataclass(frozen=True)
+class RankCounts:
+    """One row of ``roc_auc.sql``: positives, negatives and twice the Mann-Whitney U."""
+
+    model_version: str
+    positives: int
+    negatives: int
+    twice_u: int
+
+
+@dataclass
+class JobSource:
+    """The aggregate queries of one job, against one engine."""
+
+    engine: Engine
+    job: Job
+    _identifiers: dict[str, str] | None = field(default=None, repr=False)
+    available_optional: frozenset[str] = frozenset()
+    schema_checked: bool = False
+
+    # ---- schema checks -------------------------------------------------------------------
+    def check_schema(self) -> None:
+        """Verify that the mapped tables and columns exist, before any query runs.
+
+        A missing required (or explicitly configured optional) column is a SourceError that
+        names the job, the table, the column and the setting to change.
+        """
+        columns = self.job.columns
+        with connection(self.engine, f"job {self.job.name!r}: reading the table layout") as conn:
+            inspector = sa.inspect(conn)
+            found_predictions = self._columns_of(inspector, self.job.tables.predictions)
+            found_labels = self._columns_of(inspector, self.job.tables.labels)
+        available = set()
+        for key in _PREDICTION_COLUMNS + _OPTIONAL_PREDICTION_COLUMNS:
+            name = getattr(columns, key)
+            if name is None:
+                continue
+            if name.lower() in found_predictions:
+                available.add(key)
+            elif key in _PREDICTION_COLUMNS or columns.is_explicit(key):
+                raise self._missing(self.job.tables.predictions, key, name, found_predictions)
+        for key in _LABEL_COLUMNS:
+            name = getattr(columns, key)
+            if name.lower() not in found_labels:
+                raise self._missing(self.job.tables.labels, key, name, found_labels)
+        self.available_optional = frozenset(available & set(_OPTIONAL_PREDICTION_COLUMNS))
+        self._identifiers = None
+        self.schema_checked = True
+
+    def ensure_schema(self) -> None:
+        """Check the schema once per source (see :meth:`check_schema`)."""
+        if not self.schema_checked:
+            self.check_schema()
+
+    def _columns_of(self, inspector: sa.Inspector, table: str) -> set[str]:
+        schema, _, name = table.rpartition(".")
+        try:
+            return {c["name"].lower() for c in inspector.get_columns(name, schema=schema or None)}
+        except sa.exc.NoSuchTableError:
+            raise SourceError(
+                f"job {self.job.name!r}: table or view {table!r} not found in {describe_engine(self.engine)}",
+                "create it (see sql/schema.sql) or set tables: in the job",
+            ) from None
+
+    def _missing(self, table: str, key: str, name: str, found: set[str]) -> SourceError:
+        return SourceError(
+            f"job {self.job.name!r}: column {name!r} not found in {table!r} (has: {', '.join(sorted(found))})",
+            f"set columns.{key} in the job to the right column name",
+        )
+
+    # ---- query plumbing -----------------------------------------------------------------
+    def quote(self, name: str) -> str:
+        """A table (optionally ``schema.table``) or column name, quoted for this dialect."""
+        preparer = self.engine.dialect.identifier_preparer
+        return ".".join(preparer.quote(part) for part in name.split("."))
+
+    def identifiers(self) -> dict[str, str]:
+        """Slot values for the SQL templates: quoted names and column expressions."""
+        if self._identifiers is None:
+            cols = self.job.columns
+            ids = {key: self.quote(getattr(cols, key)) for key in _PREDICTION_COLUMNS + _LABEL_COLUMNS}
+            ids["predictions"] = self.quote(self.job.tables.predictions)
+            ids["labels"] = self.quote(self.job.tables.labels)
+            for key in _OPTIONAL_PREDICTION_COLUMNS:
+                if key in self.available_optional:
+                    ids[f"{key}_expr"] = f"CAST(p.{self.quote(getattr(cols, key))} AS DOUBLE PRECISION)"
+                else:
+                    ids[f"{key}_expr"] = "CAST(NULL AS DOUBLE PRECISION)"
+            self._identifiers = ids
+        return self._identifiers
+
+    def bind_time(self, moment: datetime) -> Any:
+        return bind_time(self.engine.dialect.name, moment)
+
+    def window_params(self, window: Window) -> dict[str, Any]:
+        return {
+            "model": self.job.model,
+            "window_start": self.bind_time(window.start),
+            "window_end": self.bind_time(window.end),
+            "labels_as_of": self.bind_time(window.labels_as_of),
+        }
+
+    def query(self, name: str, params: dict[str, Any]) -> list[sa.Row]:
+        """Run ``sql/<name>.sql`` and return its (small) result."""
+        statement = sa.text(sqlfiles.render(name, self.identifiers()))
+        with connection(self.engine, f"job {self.job.name!r}: query {name}") as conn:
+            return list(conn.execute(statement, params))
+
+    # ---- the aggregates -----------------------------------------------------------------
+    def confusion_cells(self, window: Window) -> list[ConfusionCell]:
+        """Confusion cells (and score sums) per version in the window."""
+        params = self.window_params(window) | {"eps": LOG_LOSS_EPS}
+        return [
+            ConfusionCell(
+                model_version=row.model_version,
+                label=row.label,
+                predicted_label=row.predicted_label,
+                predictions=int(row.predictions),
+                scored=int(row.scored or 0),
+                sum_log_score=_float(row.sum_log_score),
+                sum_log_one_minus_score=_float(row.sum_log_one_minus_score),
+                sum_score_squared=_float(row.sum_score_squared),
+                sum_one_minus_score_squared=_float(row.sum_one_minus_score_squared),
+                min_score=_float(row.min_score),
+                max_score=_float(row.max_score),
+            )
+            for row in self.query("confusion_counts", params)
+        ]
+
+    def rank_counts(self, window: Window, positive_label: str) -> dict[str, RankCounts]:
+        """Per-version inputs of the exact ROC AUC (needs the score column)."""
+        params = self.window_params(window) | {"positive_label": positive_label}
+        return {
+            row.model_version: RankCounts(row.model_version, int(row.positives), int(row.negatives), int(row.twice_u))
+            for row in self.query("roc_auc", params)
+        }
+
+    def predictions_total(self, window: Window) -> dict[str, int]:
+        """Cumulative predictions per version up to the window's end."""
+        params = {"model": self.job.model, "window_end": self.bind_time(window.end)}
+        return {row.model_version: int(row.predictions) for row in self.query("predictions_total", params)}
+
+    def orphan_labels(self, window: Window) -> int:
+        """Labels that arrived during the last window length and match no prediction id."""
+        params = {
+            "arrived_from": self.bind_time(window.labels_as_of - window.length),
+            "labels_as_of": self.bind_time(window.labels_as_of),
+        }
+        return int(self.query("orphan_labels", params)[0].orphan_labels)
+
+
+def bind_time(dialect_name: str, moment: datetime) -> Any:
+    """A UTC instant as the dialect compares it: ISO text on SQLite, an aware datetime elsewhere."""
+    utc = moment.astimezone(timezone.utc)
+    if dialect_name == "sqlite":
+        return utc.replace(tzinfo=None).isoformat(sep=" ")
+    return utc
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def create_reference_schema(engine: Engine) -> None:
+    """Create the reference ``predictions`` and ``labels`` tables (``sql/schema.sql``) if missing."""
+    with connection(engine, "creating the reference schema") as conn:
+        for statement in sqlfiles.statements("schema"):
+            conn.execute(sa.text(statement))
+        conn.commit()
+
+
+__all__ = [
+    "ConfusionCell",
+    "bind_time",
+    "JobSource",
+    "RankCounts",
+    "connect",
+    "connection",
+    "create_reference_schema",
+    "describe_engine",
+]

@@ -1,0 +1,32 @@
+-- Exact, tie-aware ROC AUC per model version via the Mann-Whitney statistic, all in SQL:
+-- count positives and negatives per distinct score, accumulate negatives below each score,
+-- and sum pos * (2 * negatives_below + negatives_tied). AUC = twice_u / (2 * P * N).
+WITH {window_rows},
+per_score AS (
+    SELECT
+        model_version,
+        score,
+        SUM(CASE WHEN label = :positive_label THEN 1 ELSE 0 END) AS positives,
+        SUM(CASE WHEN label = :positive_label THEN 0 ELSE 1 END) AS negatives
+    FROM window_rows
+    WHERE label IS NOT NULL AND score IS NOT NULL
+    GROUP BY model_version, score
+),
+ranked AS (
+    SELECT
+        model_version,
+        positives,
+        negatives,
+        COALESCE(SUM(negatives) OVER (
+            PARTITION BY model_version ORDER BY score
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ), 0) AS negatives_below
+    FROM per_score
+)
+SELECT
+    model_version,
+    SUM(positives) AS positives,
+    SUM(negatives) AS negatives,
+    SUM(positives * (2 * negatives_below + negatives)) AS twice_u
+FROM ranked
+GROUP BY model_version

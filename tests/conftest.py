@@ -1,0 +1,144 @@
+"""Shared fixtures: real PostgreSQL, real SQLite, a real Pushgateway.
+
+PostgreSQL comes from ``$EVALJOBS_TEST_POSTGRES_URL``, else the server at 127.0.0.1:5432
+(database ``test``) when it answers, else a throwaway cluster started from the installed
+binaries (``initdb``/``pg_ctl``) for the session. Each test gets its own schema, dropped
+afterwards. Missing services fail the tests; nothing here skips.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
+
+from evaljobs import localservices
+
+LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _answers(url: str) -> bool:
+    try:
+        engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def _throwaway_cluster() -> tuple[str, callable]:
+    """Start a temporary PostgreSQL cluster from the installed binaries; returns (url, stop)."""
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    initdb = candidates[-1] if candidates else shutil.which("initdb")
+    if not initdb:
+        pytest.fail("no PostgreSQL server to test against: set EVALJOBS_TEST_POSTGRES_URL, start one at "
+                    "127.0.0.1:5432, or install the postgresql package (make test does)")
+    bindir = Path(initdb).parent
+    root = Path(tempfile.mkdtemp(prefix="evaljobs-pg-"))
+    data, sockets = root / "data", root / "run"
+    sockets.mkdir()
+    port = localservices.free_port()
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        as_user = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(root, "postgres")
+        shutil.chown(sockets, "postgres")
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                    "--no-sync"], check=True, capture_output=True)
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"), "start",
+                    "-o", f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"],
+                   check=True, capture_output=True)
+    subprocess.run([*as_user, str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "test"],
+                   check=True, capture_output=True)
+
+    def stop() -> None:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/test", stop
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A SQLAlchemy URL of a PostgreSQL server for the whole session."""
+    url = os.environ.get("EVALJOBS_TEST_POSTGRES_URL")
+    if url:
+        if not _answers(url):
+            pytest.fail(f"EVALJOBS_TEST_POSTGRES_URL does not answer: {url}")
+        yield url
+        return
+    if _answers(LOCAL_POSTGRES):
+        yield LOCAL_POSTGRES
+        return
+    url, stop = _throwaway_cluster()
+    try:
+        yield url
+    finally:
+        stop()
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    return str(sa.engine.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"}))
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A URL whose search_path is a fresh schema, dropped after the test."""
+    schema = f"evaljobs_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_server)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield _with_search_path(postgres_server, schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'evaljobs-test.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Each test that takes this runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def pushgateway(tmp_path: Path) -> Iterator[localservices.LocalProcess]:
+    """A real Pushgateway on a free port, stopped after the test."""
+    try:
+        gateway = localservices.start_pushgateway(log_path=tmp_path / "pushgateway.log")
+    except FileNotFoundError as exc:
+        pytest.fail(f"{exc}; make test installs it")
+    with gateway:
+        yield gateway
+
+
+def scrape(url: str) -> list:
+    """The metric families a server exposes at ``url`` (e.g. a Pushgateway's /metrics)."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return list(text_string_to_metric_families(response.read().decode()))
+
+
+def samples(url: str, name: str) -> list:
+    """Every sample called ``name`` at ``url``."""
+    return [s for family in scrape(url) for s in family.samples if s.name == name]
