@@ -97,20 +97,47 @@ def _spawn(command: list[str], log_path: Path | None, detach: bool) -> subproces
             output.close()  # the child keeps its own descriptor
 
 
-def start_pushgateway(port: int | None = None, log_path: Path | None = None, detach: bool = False) -> LocalProcess:
-    """Start a Pushgateway on 127.0.0.1 (a free port unless given) and wait until it is ready."""
+def _start_checked(name: str, command_for_port, port: int | None, ready_path: str, log_path: Path | None,
+                   detach: bool, timeout: float) -> LocalProcess:
+    """Start a server and make sure the one answering is ours.
+
+    A free port can be taken by another process between the check and the bind. The loser
+    exits at once, while the readiness probe may be answered by the winner; so the process
+    must still be alive a moment after the probe succeeds, or it is tried on another port.
+    """
+    attempts = 1 if port else 5
+    last_error = ""
+    for _ in range(attempts):
+        chosen = port or free_port()
+        url = f"http://127.0.0.1:{chosen}"
+        process = _spawn(command_for_port(chosen), log_path, detach)
+        try:
+            wait_until_ready(f"{url}{ready_path}", timeout=timeout, process=process)
+            time.sleep(0.3)
+            if process.poll() is None:
+                return LocalProcess(name, url, process, log_path)
+            last_error = f"exited with code {process.returncode} (port {chosen} taken?)"
+        except RuntimeError as exc:
+            last_error = str(exc)
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    raise RuntimeError(f"{name} did not start: {last_error}")
+
+
+def start_pushgateway(port: int | None = None, log_path: Path | None = None, detach: bool = False,
+                      persistence_file: Path | None = None) -> LocalProcess:
+    """Start a Pushgateway on 127.0.0.1 (a free port unless given) and wait until it is ready.
+
+    Debian's build persists to /var/lib/prometheus/pushgateway.data by default, which every
+    instance would share and reload; ours keeps metrics in memory unless given a file.
+    """
     binary = find_binary(PUSHGATEWAY_BINARIES)
     if binary is None:
         raise FileNotFoundError("no Pushgateway binary (install the Debian package prometheus-pushgateway)")
-    port = port or free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = _spawn([binary, f"--web.listen-address=127.0.0.1:{port}"], log_path, detach)
-    try:
-        wait_until_ready(f"{url}/-/ready", process=process)
-    except RuntimeError:
-        process.kill()
-        raise
-    return LocalProcess("pushgateway", url, process, log_path)
+    persistence = f"--persistence.file={persistence_file or ''}"
+    return _start_checked("pushgateway", lambda p: [binary, f"--web.listen-address=127.0.0.1:{p}", persistence],
+                          port, "/-/ready", log_path, detach, timeout=20)
 
 
 def start_prometheus(
@@ -125,24 +152,19 @@ def start_prometheus(
     binary = find_binary(PROMETHEUS_BINARIES)
     if binary is None:
         raise FileNotFoundError("no prometheus binary (install the Debian package prometheus)")
-    port = port or free_port()
-    url = f"http://127.0.0.1:{port}"
     data_dir.mkdir(parents=True, exist_ok=True)
-    command = [
-        binary,
-        f"--config.file={config_file}",
-        f"--storage.tsdb.path={data_dir}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--web.enable-lifecycle",
-        *(extra_args or []),
-    ]
-    process = _spawn(command, log_path, detach)
-    try:
-        wait_until_ready(f"{url}/-/ready", timeout=60, process=process)
-    except RuntimeError:
-        process.kill()
-        raise
-    return LocalProcess("prometheus", url, process, log_path)
+
+    def command(chosen: int) -> list[str]:
+        return [
+            binary,
+            f"--config.file={config_file}",
+            f"--storage.tsdb.path={data_dir}",
+            f"--web.listen-address=127.0.0.1:{chosen}",
+            "--web.enable-lifecycle",
+            *(extra_args or []),
+        ]
+
+    return _start_checked("prometheus", command, port, "/-/ready", log_path, detach, timeout=60)
 
 
 def pid_alive(pid: int) -> bool:

@@ -1,0 +1,63 @@
+"""Write small, exact test data sets into a real database (reference schema)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from evaljobs import sqlfiles
+from evaljobs.sources import bind_time
+
+
+@dataclass
+class Prediction:
+    prediction_id: str
+    model_version: str
+    predicted_at: datetime
+    predicted_label: str
+    score: float | None = None
+    latency_seconds: float | None = None
+    model_name: str = "m"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Label:
+    prediction_id: str
+    label: str
+    labeled_at: datetime
+
+
+def reset(engine: sa.Engine) -> None:
+    """Drop and recreate the reference tables."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS labels"))
+        conn.execute(sa.text("DROP TABLE IF EXISTS predictions"))
+        for statement in sqlfiles.statements("schema"):
+            conn.execute(sa.text(statement))
+
+
+def load(engine: sa.Engine, predictions: list[Prediction], labels: list[Label], fresh: bool = True) -> None:
+    """Insert rows as a serving system would (timestamps in UTC)."""
+    if fresh:
+        reset(engine)
+    dialect = engine.dialect.name
+    with engine.begin() as conn:
+        if predictions:
+            conn.execute(
+                sa.text("INSERT INTO predictions (prediction_id, model_name, model_version, predicted_at, "
+                        "predicted_label, score, latency_seconds) VALUES (:prediction_id, :model_name, "
+                        ":model_version, :predicted_at, :predicted_label, :score, :latency_seconds)"),
+                [{"prediction_id": p.prediction_id, "model_name": p.model_name, "model_version": p.model_version,
+                  "predicted_at": bind_time(dialect, p.predicted_at), "predicted_label": p.predicted_label,
+                  "score": p.score, "latency_seconds": p.latency_seconds} for p in predictions],
+            )
+        if labels:
+            conn.execute(
+                sa.text("INSERT INTO labels (prediction_id, label, labeled_at) VALUES (:prediction_id, :label, :labeled_at)"),
+                [{"prediction_id": l.prediction_id, "label": l.label, "labeled_at": bind_time(dialect, l.labeled_at)}
+                 for l in labels],
+            )
