@@ -82,7 +82,7 @@ def expected(job: Job, predictions: list[Prediction], labels: list[Label], at: d
         out[version] = entry
     ids = {p.prediction_id for p in predictions}
     arrived_from = window.labels_as_of - window.length
-    orphans = sum(1 for l in labels if l.prediction_id not in ids and arrived_from <= l.labeled_at < window.labels_as_of)
+    orphans = sum(1 for lab in labels if lab.prediction_id not in ids and arrived_from <= lab.labeled_at < window.labels_as_of)
     return {"versions": out, "orphans": orphans}
 
 
