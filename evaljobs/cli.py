@@ -154,7 +154,7 @@ def cmd_init_db(args: argparse.Namespace) -> int:
     from .sources import connect, create_reference_schema, describe_engine
 
     url = args.database or load_config(args.config).database
-    engine = connect(url)
+    engine = connect(url, create=True)
     create_reference_schema(engine)
     print(f"created the reference schema in {describe_engine(engine)}")
     return EXIT_OK

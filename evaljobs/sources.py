@@ -8,6 +8,7 @@ binds its values; table and column names come from the job's mapping, quoted for
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,13 +32,22 @@ _OPTIONAL_PREDICTION_COLUMNS = ("score", "latency_seconds")
 _LABEL_COLUMNS = ("label_prediction_id", "label", "labeled_at")
 
 
-def connect(url: str) -> Engine:
-    """An engine for ``url`` that evaluates in UTC; fails early with a one-line SourceError."""
+def connect(url: str, create: bool = False) -> Engine:
+    """An engine for ``url`` that evaluates in UTC; fails early with a one-line SourceError.
+
+    A SQLite file that does not exist is an error (SQLite would silently create an empty
+    one) unless ``create`` is true, as for ``init-db`` and ``demo-data``.
+    """
     try:
         parsed = sa.engine.make_url(url)
     except ArgumentError:
         raise SourceError(f"database URL {redact(url)!r} is not a valid SQLAlchemy URL",
                           "use e.g. sqlite:///evaljobs.db or postgresql+psycopg://user@host/db") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+            and not parsed.database.startswith("file:") and not create and not os.path.exists(parsed.database):
+        raise SourceError(f"SQLite database file {parsed.database!r} does not exist",
+                          "check 'database:' in the config (relative paths start in the current directory), "
+                          "or create it with evaljobs init-db")
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql":
         # Compare timestamps in UTC whatever the server's or role's TimeZone says (keeping any

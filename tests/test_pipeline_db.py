@@ -34,7 +34,7 @@ def make_job(task: str = "binary", **overrides) -> Job:
 
 
 def evaluate(url: str, job: Job, at: datetime = AT) -> JobResult:
-    engine = connect(url)
+    engine = connect(url, create=True)
     try:
         return evaluate_job(JobSource(engine, job), plan_window(at, job.window, job.label_delay))
     finally:
@@ -142,7 +142,7 @@ def data_sets(draw, task: str):
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
 def test_random_data_equals_sklearn(db_url: str, task: str) -> None:
     job = make_job(task)
-    engine = connect(db_url)
+    engine = connect(db_url, create=True)
 
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
     @given(data_sets(task))
@@ -212,7 +212,7 @@ def test_empty_window(db_url: str) -> None:
 
 def test_integer_columns_and_positive_label(db_url: str) -> None:
     """Users' tables with integer classes work with positive_label 1 or "1"."""
-    engine = connect(db_url)
+    engine = connect(db_url, create=True)
     t = plan_window(AT, timedelta(days=1), timedelta(days=1)).start
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE preds (id INTEGER, model TEXT, ver INTEGER, ts TIMESTAMP, "
@@ -240,7 +240,7 @@ def test_integer_columns_and_positive_label(db_url: str) -> None:
 
 def test_quoted_names_and_views(db_url: str) -> None:
     """Mapped names that need quoting (spaces, capitals, reserved words) and a view over labels."""
-    engine = connect(db_url)
+    engine = connect(db_url, create=True)
     t = plan_window(AT, timedelta(days=1), timedelta(days=1)).start + timedelta(hours=3)
     ts = bind_time(engine.dialect.name, t)
     with engine.begin() as conn:
@@ -295,7 +295,7 @@ def test_scores_outside_unit_interval_are_reported_not_used(db_url: str) -> None
 
 
 def load_url(url: str, predictions, labels) -> None:
-    engine = connect(url)
+    engine = connect(url, create=True)
     try:
         load(engine, predictions, labels)
     finally:

@@ -25,7 +25,7 @@ def rows_returned_by_evaluation(url: str, n: int) -> list[int]:
     predictions = [Prediction(f"p{i}", rng.choice(["v1", "v2"]), ORIGIN + timedelta(seconds=rng.randrange(172800)),
                               rng.choice("01"), rng.random()) for i in range(n)]
     labels = [Label(p.prediction_id, rng.choice("01"), p.predicted_at + timedelta(hours=1)) for p in predictions]
-    engine = connect(url)
+    engine = connect(url, create=True)
     load(engine, predictions, labels)
     returned: list[int] = []
 
