@@ -65,7 +65,7 @@ def test_run_pushes_and_json_output(capsys, tmp_path, loaded_sqlite, pushgateway
     [job] = document["jobs"]
     v1 = next(v for v in job["versions"] if v["model_version"] == "v1")
     assert (v1["window_predictions"], v1["labeled_predictions"], v1["accuracy"]) == (2, 2, 0.5)
-    assert document["pushed_to"] == pushgateway.url
+    assert document["pushgateway"] == pushgateway.url
     pushed = samples(f"{pushgateway.url}/metrics", "model_accuracy_ratio")
     assert [(s.labels["model_version"], s.value) for s in pushed] == [("v1", 0.5)]
 
