@@ -150,10 +150,8 @@ class JobSource:
         names the job, the table, the column and the setting to change.
         """
         columns = self.job.columns
-        with connection(self.engine, f"job {self.job.name!r}: reading the table layout") as conn:
-            inspector = sa.inspect(conn)
-            found_predictions = self._columns_of(inspector, self.job.tables.predictions)
-            found_labels = self._columns_of(inspector, self.job.tables.labels)
+        found_predictions = self._columns_of(self.job.tables.predictions)
+        found_labels = self._columns_of(self.job.tables.labels)
         available = set()
         for key in _PREDICTION_COLUMNS + _OPTIONAL_PREDICTION_COLUMNS:
             name = getattr(columns, key)
@@ -176,15 +174,18 @@ class JobSource:
         if not self.schema_checked:
             self.check_schema()
 
-    def _columns_of(self, inspector: sa.Inspector, table: str) -> set[str]:
-        schema, _, name = table.rpartition(".")
-        try:
-            return {c["name"].lower() for c in inspector.get_columns(name, schema=schema or None)}
-        except sa.exc.NoSuchTableError:
-            raise SourceError(
-                f"job {self.job.name!r}: table or view {table!r} not found in {describe_engine(self.engine)}",
-                "create it (see sql/schema.sql) or set tables: in the job",
-            ) from None
+    def _columns_of(self, table: str) -> set[str]:
+        """Column names (lower-cased) of a table or view, from an empty SELECT: works on any engine."""
+        statement = sa.text(f"SELECT * FROM {self.quote(table)} WHERE 1 = 0")
+        with connection(self.engine, f"job {self.job.name!r}: reading {table!r}") as conn:
+            try:
+                return {name.lower() for name in conn.execute(statement).keys()}
+            except DBAPIError as exc:
+                raise SourceError(
+                    f"job {self.job.name!r}: cannot read table or view {table!r} in {describe_engine(self.engine)} "
+                    f"({_first_line(exc.orig)})",
+                    "create it (see sql/schema.sql) or set tables: in the job",
+                ) from None
 
     def _missing(self, table: str, key: str, name: str, found: set[str]) -> SourceError:
         return SourceError(

@@ -140,9 +140,9 @@ def data_sets(draw, task: str):
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
-def test_random_data_equals_sklearn(db_url: str, task: str) -> None:
+def test_random_data_equals_sklearn(engine_url: str, task: str) -> None:
     job = make_job(task)
-    engine = connect(db_url, create=True)
+    engine = connect(engine_url, create=True)
 
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
     @given(data_sets(task))
@@ -158,7 +158,7 @@ def test_random_data_equals_sklearn(db_url: str, task: str) -> None:
         engine.dispose()
 
 
-def test_window_edges_and_label_arrival(db_url: str) -> None:
+def test_window_edges_and_label_arrival(engine_url: str) -> None:
     """Start is inclusive, end exclusive; labels must have arrived before the evaluation time."""
     job = make_job()
     window = plan_window(AT, job.window, job.label_delay)
@@ -173,8 +173,8 @@ def test_window_edges_and_label_arrival(db_url: str) -> None:
         Label("just-inside", "1", AT),  # arrives exactly at the evaluation time: not yet known
         Label("at-end", "1", window.end + timedelta(hours=1)),
     ]
-    load_url(db_url, predictions, labels)
-    [v] = evaluate(db_url, job).versions
+    load_url(engine_url, predictions, labels)
+    [v] = evaluate(engine_url, job).versions
     assert (v.window_predictions, v.labeled_predictions) == (2, 1)
     assert v.predictions_total == 3  # before-start, at-start, just-inside; at-end is after the window
     assert v.confusion == {("1", "1"): 1}
@@ -278,7 +278,7 @@ def test_explicit_optional_column_must_exist(db_url: str) -> None:
 
 def test_missing_table_is_a_clear_error(db_url: str) -> None:
     load_url(db_url, [], [])
-    with pytest.raises(SourceError, match="table or view 'preds' not found"):
+    with pytest.raises(SourceError, match="cannot read table or view 'preds'"):
         evaluate(db_url, make_job(tables={"predictions": "preds"}))
 
 
