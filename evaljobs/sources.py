@@ -225,53 +225,61 @@ class JobSource:
             "labels_as_of": self.bind_time(window.labels_as_of),
         }
 
-    def query(self, name: str, params: dict[str, Any]) -> list[sa.Row]:
-        """Run ``sql/<name>.sql`` and return its (small) result."""
-        statement = sa.text(sqlfiles.render(name, self.identifiers()))
+    def query(self, name: str, params: dict[str, Any], slots: dict[str, str] | None = None) -> list[sa.Row]:
+        """Run ``sql/<name>.sql`` (extra generated ``slots`` filled in) and return its small result."""
+        statement = sa.text(sqlfiles.render(name, self.identifiers(), slots))
         with connection(self.engine, f"job {self.job.name!r}: query {name}") as conn:
             return list(conn.execute(statement, params))
 
     # ---- the aggregates -----------------------------------------------------------------
-    def confusion_cells(self, window: Window) -> list[ConfusionCell]:
-        """Confusion cells (and score sums) per version in the window."""
-        params = self.window_params(window) | {"eps": LOG_LOSS_EPS}
-        return [
-            ConfusionCell(
-                model_version=row.model_version,
-                label=row.label,
-                predicted_label=row.predicted_label,
-                predictions=int(row.predictions),
-                scored=int(row.scored or 0),
-                sum_log_score=_float(row.sum_log_score),
-                sum_log_one_minus_score=_float(row.sum_log_one_minus_score),
-                sum_score_squared=_float(row.sum_score_squared),
-                sum_one_minus_score_squared=_float(row.sum_one_minus_score_squared),
-                min_score=_float(row.min_score),
-                max_score=_float(row.max_score),
-            )
-            for row in self.query("confusion_counts", params)
-        ]
-
-    def rank_counts(self, window: Window, positive_label: str) -> dict[str, RankCounts]:
-        """Per-version inputs of the exact ROC AUC (needs the score column)."""
-        params = self.window_params(window) | {"positive_label": positive_label}
-        return {
-            row.model_version: RankCounts(row.model_version, int(row.positives), int(row.negatives), int(row.twice_u))
-            for row in self.query("roc_auc", params)
-        }
-
-    def predictions_total(self, window: Window) -> dict[str, int]:
-        """Cumulative predictions per version up to the window's end."""
-        params = {"model": self.job.model, "window_end": self.bind_time(window.end)}
-        return {row.model_version: int(row.predictions) for row in self.query("predictions_total", params)}
-
-    def orphan_labels(self, window: Window) -> int:
-        """Labels that arrived during the last window length and match no prediction id."""
-        params = {
+    def window_aggregates(self, window: Window, with_ranks: bool) -> "WindowAggregates":
+        """Confusion cells, rank sums (if ``with_ranks``), cumulative totals and orphan labels
+        of one window, from the single statement ``sql/window_aggregates.sql``."""
+        params = self.window_params(window) | {
+            "eps": LOG_LOSS_EPS,
             "arrived_from": self.bind_time(window.labels_as_of - window.length),
-            "labels_as_of": self.bind_time(window.labels_as_of),
         }
-        return int(self.query("orphan_labels", params)[0].orphan_labels)
+        if with_ranks:
+            params["positive_label"] = self.job.positive_label or ""
+        ranks = sqlfiles.render("score_ranks" if with_ranks else "score_ranks_skipped", self.identifiers())
+        out = WindowAggregates()
+        for row in self.query("window_aggregates", params, {"score_ranks": ranks}):
+            if row.row_kind == "cell":
+                out.cells.append(ConfusionCell(
+                    model_version=row.model_version,
+                    label=row.label,
+                    predicted_label=row.predicted_label,
+                    predictions=int(row.predictions),
+                    scored=int(row.scored or 0),
+                    sum_log_score=_float(row.sum_log_score),
+                    sum_log_one_minus_score=_float(row.sum_log_one_minus_score),
+                    sum_score_squared=_float(row.sum_score_squared),
+                    sum_one_minus_score_squared=_float(row.sum_one_minus_score_squared),
+                    min_score=_float(row.min_score),
+                    max_score=_float(row.max_score),
+                ))
+            elif row.row_kind == "ranks":
+                out.ranks[row.model_version] = RankCounts(
+                    row.model_version, int(row.positives), int(row.negatives), int(row.twice_u))
+            elif row.row_kind == "total":
+                out.totals[row.model_version] = int(row.predictions)
+            elif row.row_kind == "orphans":
+                out.orphan_labels = int(row.predictions)
+        return out
+
+
+@dataclass
+class WindowAggregates:
+    """What ``sql/window_aggregates.sql`` returns for one window, sorted by kind."""
+
+    cells: list[ConfusionCell] = field(default_factory=list)
+    ranks: dict[str, RankCounts] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+    orphan_labels: int = 0
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def bind_time(dialect_name: str, moment: datetime) -> Any:
@@ -280,10 +288,6 @@ def bind_time(dialect_name: str, moment: datetime) -> Any:
     if dialect_name == "sqlite":
         return utc.replace(tzinfo=None).isoformat(sep=" ")
     return utc
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def create_reference_schema(engine: Engine) -> None:
@@ -299,6 +303,7 @@ __all__ = [
     "bind_time",
     "JobSource",
     "RankCounts",
+    "WindowAggregates",
     "connect",
     "connection",
     "create_reference_schema",
