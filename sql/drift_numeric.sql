@@ -1,16 +1,24 @@
 -- Numeric drift summaries of one value (a feature column or the score) for every version in
--- the window against the reference, in one pass; only per-bin totals leave the database.
+-- the window against the reference, in one pass; only one row per bin and version leaves
+-- the database.
 --
--- * The reference is grouped by distinct value once (NULL is a group of its own: its count).
--- * Quantile bin edges (:bins bins): for k = 1 .. :bins - 1, the smallest reference value whose
---   cumulative count reaches ceil(k * n / :bins) (numpy's 'inverted_cdf' quantile of k / :bins),
---   duplicates merged. Bins are right-closed, the outer ones open: (-inf, e1], (e1, e2], ...,
---   (e_last, +inf); a value's bin is the number of edges below it.
--- * Over the union of the reference's and the version's distinct values, the cumulative counts
---   R(x) and C(x) give, per version, the exact two-sample KS statistic
---   max |R(x) / n - C(x) / m| (returned as the integer max |R(x) * m - C(x) * n|) and the exact
---   1-Wasserstein distance, the area between the two ECDFs (returned multiplied by n * m).
---   Both are returned per bin (max and sum); the caller takes the max and the sum over bins.
+-- * The reference and each version are grouped by distinct value (NULL is a group of its
+--   own: its count is the NULL count). The reference's groups are repeated for each version,
+--   and one sort by (version, value) then gives, with a RANGE frame (equal values are peers
+--   and see the same sums), the cumulative counts R(x) of the reference (n values) and C(x)
+--   of the version (m values) at every distinct value x of either sample.
+-- * max |R(x) * m - C(x) * n| is n * m times the exact two-sample KS statistic, and
+--   sum (x_next - x) * |R(x) * m - C(x) * n| is n * m times the exact 1-Wasserstein distance
+--   (the area between the two ECDFs).
+-- * Quantile bins (:bins of them): with t_k = ceil(k * n / :bins), bin k holds the values x
+--   with t_k <= R(x-) < t_(k+1), where R(x-) counts reference values below x. That is the
+--   right-closed bin (q_k, q_(k+1)] between numpy's 'inverted_cdf' quantiles q_k of k / :bins,
+--   with open outer bins; bins no value falls in (including those between equal quantiles)
+--   are absent. Bins follow the value order, so a second level of window functions over the
+--   same order (no new sort) keeps running totals, and the last row of each bin carries:
+--   R and C at the bin's end (the caller takes differences for the bin counts), the bin's
+--   largest value (its upper edge, as quantiles are reference values), and the running
+--   maximum gap and area (the caller takes the last bin's).
 -- * The reference's mean and sum of squared deviations give the standard deviation that
 --   normalises the Wasserstein distance. Every row repeats its version's and the reference's
 --   totals, so one small result carries everything.
@@ -20,15 +28,6 @@ reference_values AS (
     SELECT value, COUNT(*) AS n
     FROM reference_rows
     GROUP BY value
-),
-reference_cumulative AS (
-    SELECT
-        value,
-        n,
-        CAST(SUM(n) OVER (ORDER BY value ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS at_or_below,
-        CAST(SUM(n) OVER () AS BIGINT) AS total
-    FROM reference_values
-    WHERE value IS NOT NULL
 ),
 reference_mean AS (
     SELECT SUM(n * value) / SUM(n) AS mean
@@ -46,12 +45,6 @@ reference_stats AS (
     FROM reference_values r
     CROSS JOIN reference_mean m
 ),
-edges AS (
-    SELECT value
-    FROM reference_cumulative
-    WHERE (at_or_below * CAST(:bins AS BIGINT)) / total > ((at_or_below - n) * CAST(:bins AS BIGINT)) / total
-      AND ((at_or_below - n) * CAST(:bins AS BIGINT)) / total < CAST(:bins AS BIGINT) - 1
-),
 current_values AS (
     SELECT model_version, value, COUNT(*) AS n
     FROM current_rows
@@ -65,56 +58,72 @@ version_totals AS (
     FROM current_values
     GROUP BY model_version
 ),
-paired AS (
-    -- Per version, every distinct non-NULL value of the reference or of the version, with both counts.
-    SELECT model_version, value, SUM(reference_n) AS reference_n, SUM(current_n) AS current_n
-    FROM (
-        SELECT v.model_version, r.value, r.n AS reference_n, 0 AS current_n
-        FROM version_totals v
-        CROSS JOIN reference_cumulative r
-        UNION ALL
-        SELECT model_version, value, 0 AS reference_n, n AS current_n
-        FROM current_values
-        WHERE value IS NOT NULL
-    ) both_samples
-    GROUP BY model_version, value
+both_samples AS (
+    SELECT v.model_version, v.current_values AS m, r.value, r.n AS reference_n, 0 AS current_n
+    FROM version_totals v
+    CROSS JOIN reference_values r
+    WHERE r.value IS NOT NULL
+    UNION ALL
+    SELECT c.model_version, v.current_values AS m, c.value, 0 AS reference_n, c.n AS current_n
+    FROM current_values c
+    JOIN version_totals v ON v.model_version = c.model_version
+    WHERE c.value IS NOT NULL
 ),
 cumulative AS (
     SELECT
-        p.model_version,
-        p.value,
-        p.reference_n,
-        p.current_n,
-        CASE WHEN e.value IS NULL THEN 0 ELSE 1 END AS is_edge,
-        CAST(SUM(p.reference_n) OVER running AS BIGINT) AS reference_at_or_below,
-        CAST(SUM(p.current_n) OVER running AS BIGINT) AS current_at_or_below,
-        CAST(SUM(CASE WHEN e.value IS NULL THEN 0 ELSE 1 END) OVER running AS BIGINT) AS edges_at_or_below,
-        LEAD(p.value) OVER (PARTITION BY p.model_version ORDER BY p.value) AS next_value
-    FROM paired p
-    LEFT JOIN edges e ON e.value = p.value
-    WINDOW running AS (PARTITION BY p.model_version ORDER BY p.value ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+        model_version,
+        m,
+        value,
+        CAST(SUM(reference_n) OVER up_to AS BIGINT) AS reference_at_or_below,
+        CAST(SUM(current_n) OVER up_to AS BIGINT) AS current_at_or_below,
+        CAST(SUM(reference_n) OVER same_value AS BIGINT) AS reference_at,
+        -- LEAD ignores the frame, so it shares the running sums' window (and their sort).
+        LEAD(value) OVER up_to AS next_value
+    FROM both_samples
+    WINDOW
+        up_to AS (PARTITION BY model_version ORDER BY value RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+        same_value AS (PARTITION BY model_version, value)
 ),
-bins AS (
+positioned AS (
     SELECT
         c.model_version,
-        c.edges_at_or_below - c.is_edge AS bin,
-        SUM(c.reference_n) AS reference_count,
-        SUM(c.current_n) AS current_count,
-        MAX(CASE WHEN c.is_edge = 1 THEN c.value END) AS upper_edge,
-        MAX(ABS(c.reference_at_or_below * v.current_values - c.current_at_or_below * s.reference_values)) AS max_gap,
-        SUM((c.next_value - c.value)
-            * ABS(c.reference_at_or_below * v.current_values - c.current_at_or_below * s.reference_values)) AS area
+        c.value,
+        c.reference_at_or_below,
+        c.current_at_or_below,
+        CASE WHEN ((c.reference_at_or_below - c.reference_at) * CAST(:bins AS BIGINT)) / NULLIF(s.reference_values, 0)
+                  > CAST(:bins AS BIGINT) - 1
+             THEN CAST(:bins AS BIGINT) - 1
+             ELSE ((c.reference_at_or_below - c.reference_at) * CAST(:bins AS BIGINT)) / NULLIF(s.reference_values, 0)
+        END AS bin,
+        ABS(c.reference_at_or_below * c.m - c.current_at_or_below * s.reference_values) AS gap,
+        c.next_value
     FROM cumulative c
-    JOIN version_totals v ON v.model_version = c.model_version
     CROSS JOIN reference_stats s
-    GROUP BY c.model_version, c.edges_at_or_below - c.is_edge
+),
+running AS (
+    SELECT
+        model_version,
+        value,
+        bin,
+        reference_at_or_below,
+        current_at_or_below,
+        MAX(gap) OVER so_far AS max_gap,
+        SUM((next_value - value) * gap) OVER so_far AS area,
+        LEAD(bin) OVER so_far AS next_bin
+    FROM positioned
+    WINDOW so_far AS (PARTITION BY model_version ORDER BY value ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+),
+bin_ends AS (
+    SELECT model_version, bin, value, reference_at_or_below, current_at_or_below, max_gap, area
+    FROM running
+    WHERE next_bin IS NULL OR next_bin <> bin
 )
 SELECT
     v.model_version,
     b.bin,
-    b.reference_count,
-    b.current_count,
-    b.upper_edge,
+    b.value AS largest_value,
+    b.reference_at_or_below,
+    b.current_at_or_below,
     b.max_gap,
     b.area,
     v.current_values,
@@ -127,5 +136,5 @@ SELECT
     s.reference_sum_squares
 FROM version_totals v
 CROSS JOIN reference_stats s
-LEFT JOIN bins b ON b.model_version = v.model_version
+LEFT JOIN bin_ends b ON b.model_version = v.model_version
 ORDER BY v.model_version, b.bin
