@@ -27,10 +27,11 @@ import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy import stats
-from scipy.spatial import distance
 
 from .config import DRIFT_METHODS_BY_KIND, DRIFT_TESTS
+
+# scipy.stats costs ~70 MB of resident memory on import, so it is imported where a test
+# needs it, not by every job that merely loads this module.
 
 #: Share used for an empty bin in PSI, so that ``ln(c / r)`` stays finite (Evidently uses the same).
 PSI_EPSILON = 1e-4
@@ -97,6 +98,8 @@ def jensen_shannon(reference_counts: Sequence[float], current_counts: Sequence[f
     """Jensen-Shannon distance, base 2 (0 identical, 1 disjoint); needs no epsilon."""
     if len(reference_counts) != len(current_counts):
         raise ValueError("reference and current buckets must align")
+    from scipy.spatial import distance
+
     _shares(reference_counts), _shares(current_counts)  # refuse empty distributions
     return float(distance.jensenshannon(np.asarray(reference_counts, dtype=float),
                                         np.asarray(current_counts, dtype=float), base=2))
@@ -107,6 +110,8 @@ def chi_square(reference_counts: Sequence[int], current_counts: Sequence[int]) -
 
     Categories must be aligned and each seen in at least one sample (no all-zero column).
     """
+    from scipy import stats
+
     table = np.array([reference_counts, current_counts], dtype=float)
     result = stats.chi2_contingency(table)
     return float(result.statistic), float(result.pvalue)
@@ -128,6 +133,7 @@ def ks_p_value(statistic: float, reference_values: int, current_values: int) -> 
     :data:`KS_EXACT_MAX_N` (falling back to asymptotic if the exact computation overflows,
     as ks_2samp does), else ``kstwo.sf(D, round(n*m/(n+m)))``.
     """
+    from scipy import stats
     from scipy.stats._stats_py import _attempt_exact_2kssamp  # the function ks_2samp itself calls
 
     n, m = reference_values, current_values

@@ -8,6 +8,8 @@ the feature; every other value is still evaluated and reported.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -27,6 +29,8 @@ from .drift_sources import (
 from .records import DriftBucket, DriftReport, DriftStatistic, FeatureDrift, Problem, ReferenceSummary
 from .sources import JobSource
 from .windows import Window
+
+log = logging.getLogger("evaljobs.drift")
 
 
 def reference_rows(job: Job, window: Window) -> tuple[ReferenceRows, str]:
@@ -141,6 +145,7 @@ def evaluate_drift(
     reference_count: int | None = None
     for value in values:
         where = _where(job, value.name)
+        started = time.monotonic()
         try:
             if value.kind == "numeric":
                 summary: NumericSummaries | CategoricalSummaries = _numeric_summaries(drift_source, value, window, rows, drift.bins)
@@ -151,6 +156,9 @@ def evaluate_drift(
         except DriftInputError as exc:
             problems.append(Problem(where, str(exc)))
             continue
+        finally:
+            log.debug("job %s: %s drift summaries of %r took %.3fs",
+                      job.name, value.kind, value.name, time.monotonic() - started)
         if not value.is_label:
             if reference_count is None:
                 reference_count = rows_in_reference
