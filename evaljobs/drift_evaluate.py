@@ -122,7 +122,7 @@ def evaluate_drift(
     if drift is None or not versions:
         return {}, []
     drift_source = DriftSource(source)
-    rows, description = reference_rows(job, window)
+    reference, description = reference_rows(job, window)
     compared = [v for v in versions if not (drift.reference.kind == "version" and v == drift.reference.version)]
     problems: list[Problem] = []
     if not compared:
@@ -130,11 +130,11 @@ def evaluate_drift(
 
     predictions = drift_source.columns(job.tables.predictions) or {}
     reference_table = None
-    if rows.source == "table":
-        reference_table = drift_source.columns(rows.table or "")
+    if reference.source == "table":
+        reference_table = drift_source.columns(reference.table or "")
         if reference_table is None:
             return {}, [Problem(f"job {job.name!r} drift", (
-                f"reference table or view {rows.table!r} not found in the database: no drift computed; "
+                f"reference table or view {reference.table!r} not found in the database: no drift computed; "
                 "create it or fix drift.reference.table"))]
     # The score is the positive class's probability, so score drift is for binary jobs (as the score metrics).
     has_score = job.task == "binary" and "score" in source.available_optional
@@ -148,10 +148,10 @@ def evaluate_drift(
         started = time.monotonic()
         try:
             if value.kind == "numeric":
-                summary: NumericSummaries | CategoricalSummaries = _numeric_summaries(drift_source, value, window, rows, drift.bins)
+                summary: NumericSummaries | CategoricalSummaries = _numeric_summaries(drift_source, value, window, reference, drift.bins)
                 rows_in_reference = summary.reference.rows
             else:
-                summary = drift_source.categorical(value, window, rows, drift.max_categories, len(versions))
+                summary = drift_source.categorical(value, window, reference, drift.max_categories, len(versions))
                 rows_in_reference = summary.reference_rows
         except DriftInputError as exc:
             problems.append(Problem(where, str(exc)))
@@ -191,15 +191,15 @@ def _where(job: Job, feature: str) -> str:
 
 
 def _numeric_summaries(drift_source: DriftSource, value: DriftValue, window: Window,
-                       rows: ReferenceRows, bins: int) -> NumericSummaries:
+                       reference: ReferenceRows, bins: int) -> NumericSummaries:
     if value.column is not None:
-        bad, example = drift_source.non_numeric(value, window, rows)
+        bad, example = drift_source.non_numeric(value, window, reference)
         if bad:
             raise DriftInputError(
                 f"numeric feature has {bad} value(s) that are not numbers (e.g. {example!r}); "
                 "clean the column, or declare kind: categorical in drift.features")
     try:
-        return drift_source.numeric(value, window, rows, bins)
+        return drift_source.numeric(value, window, reference, bins)
     except DriftInputError as exc:
         raise DriftInputError(f"values could not be read as numbers ({exc}); "
                               "clean the column, or declare kind: categorical in drift.features") from None
