@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -70,6 +70,135 @@ class Columns(_Strict):
         return field in self.model_fields_set
 
 
+# ---- drift (issue 3) ---------------------------------------------------------------------------
+#: Drift methods by the name used in the config and in the ``method`` label.
+DriftMethod = Literal["psi", "jensen_shannon", "wasserstein", "ks", "chi_square"]
+DriftKind = Literal["numeric", "categorical"]
+#: The methods that apply to each kind of value (KS and Wasserstein need an order, chi-square categories).
+DRIFT_METHODS_BY_KIND: dict[str, tuple[str, ...]] = {
+    "numeric": ("psi", "jensen_shannon", "wasserstein", "ks"),
+    "categorical": ("psi", "jensen_shannon", "chi_square"),
+}
+#: Tests give a p-value and drift is ``p < threshold``; the others give a distance and drift is ``>= threshold``.
+DRIFT_TESTS = frozenset({"ks", "chi_square"})
+#: The names the model's own outputs get in the ``feature`` label.
+DRIFT_OUTPUTS = ("predicted_label", "score", "label")
+
+
+def _timestamp_value(value: Any) -> Any:
+    # YAML turns an unquoted 2026-11-01T00:00:00Z into a datetime already; text is parsed here.
+    from .windows import as_utc, parse_timestamp
+
+    if isinstance(value, datetime):
+        return as_utc(value)
+    if isinstance(value, date):
+        return as_utc(datetime(value.year, value.month, value.day))
+    if isinstance(value, str):
+        return parse_timestamp(value)
+    raise ValueError(f"expected a timestamp such as 2026-11-01T00:00:00Z, not {value!r}")
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp_value)]
+
+
+class DriftFeature(_Strict):
+    """One column whose drift is measured; ``kind`` is inferred from the column type when omitted."""
+
+    name: str
+    kind: DriftKind | None = None
+    method: DriftMethod | Literal["auto"] = "auto"
+    threshold: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _method_fits(self) -> "DriftFeature":
+        if self.kind is not None and self.method != "auto" and self.method not in DRIFT_METHODS_BY_KIND[self.kind]:
+            allowed = ", ".join(DRIFT_METHODS_BY_KIND[self.kind])
+            raise ValueError(f"method {self.method!r} does not apply to a {self.kind} feature (use one of: auto, {allowed})")
+        if self.threshold is not None and self.method == "auto":
+            raise ValueError(f"threshold {self.threshold:g} needs a method (a p-value and a distance differ); "
+                             "set method, or use drift.thresholds to change a method's default")
+        if self.threshold is not None and self.method in DRIFT_TESTS and self.threshold >= 1:
+            raise ValueError(f"threshold {self.threshold:g} of method {self.method!r} is a p-value and must be below 1 (e.g. 0.05)")
+        return self
+
+
+def _feature_shorthand(value: Any) -> Any:
+    # "- amount" is short for "- name: amount".
+    return {"name": value} if isinstance(value, str) else value
+
+
+class DriftReference(_Strict):
+    """What the window is compared with.
+
+    - ``baseline``: the model's predictions in a fixed time range ``[start, end)``;
+    - ``previous_window``: the model's predictions in the window just before the evaluated one;
+    - ``version``: another version (``version``, the champion) over the same window;
+    - ``table``: every row of a table or view (e.g. the training set) with the same column names.
+
+    ``baseline`` and ``previous_window`` take an optional ``version`` to compare with one
+    version's predictions only.
+    """
+
+    kind: Literal["baseline", "previous_window", "version", "table"]
+    start: Timestamp | None = None
+    end: Timestamp | None = None
+    version: str | None = None
+    table: str | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        # Versions are compared as text (sql/window_rows.sql), so 2 and "2" agree.
+        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> "DriftReference":
+        needed = {"baseline": ("start", "end"), "version": ("version",), "table": ("table",)}.get(self.kind, ())
+        allowed = {"baseline": {"start", "end", "version"}, "previous_window": {"version"},
+                   "version": {"version"}, "table": {"table"}}[self.kind]
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            example = {"start": "start: 2026-11-01T00:00:00Z", "end": "end: 2026-11-08T00:00:00Z",
+                       "version": "version: v2", "table": "table: training_set"}
+            raise ValueError(f"a {self.kind} reference needs {' and '.join(missing)} "
+                             f"(e.g. {', '.join(example[m] for m in missing)})")
+        extra = sorted(name for name in ("start", "end", "version", "table")
+                       if getattr(self, name) is not None and name not in allowed)
+        if extra:
+            raise ValueError(f"{', '.join(extra)} {'does' if len(extra) == 1 else 'do'} not apply to a {self.kind} reference")
+        if self.kind == "baseline" and self.start >= self.end:  # type: ignore[operator]
+            raise ValueError(f"baseline start {self.start:%Y-%m-%dT%H:%M:%SZ} must be before its end {self.end:%Y-%m-%dT%H:%M:%SZ}")
+        return self
+
+
+class Drift(_Strict):
+    """A job's drift settings: what to compare (features and model outputs) and with what."""
+
+    reference: DriftReference
+    features: list[Annotated[DriftFeature, BeforeValidator(_feature_shorthand)]] = Field(default_factory=list)
+    predicted_label: bool = True
+    score: bool = True
+    label: bool = True
+    bins: int = Field(10, ge=2, le=100)
+    max_categories: int = Field(1000, ge=2, le=100_000)
+    thresholds: dict[DriftMethod, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> "Drift":
+        seen: set[str] = set()
+        for feature in self.features:
+            if feature.name in seen:
+                raise ValueError(f"feature {feature.name!r} is listed twice")
+            if feature.name in DRIFT_OUTPUTS and getattr(self, feature.name):
+                raise ValueError(f"feature {feature.name!r} has the name of the model-output drift "
+                                 f"'{feature.name}'; remove it from features or set drift.{feature.name}: false")
+            seen.add(feature.name)
+        for method, value in self.thresholds.items():
+            if method in DRIFT_TESTS and value >= 1:
+                raise ValueError(f"thresholds.{method} is a p-value and must be below 1 (e.g. 0.05), not {value:g}")
+        return self
+
+
 class Job(_Strict):
     """One scheduled evaluation: a model, a task, a window and where the data is."""
 
@@ -82,6 +211,7 @@ class Job(_Strict):
     schedule: str
     tables: Tables = Field(default_factory=Tables)
     columns: Columns = Field(default_factory=Columns)
+    drift: Drift | None = None
 
     @field_validator("name")
     @classmethod

@@ -9,8 +9,10 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime, timezone
 
+from .drift_evaluate import evaluate_drift
 from .metrics import (
     brier_score,
     classification_metrics,
@@ -51,6 +53,11 @@ def evaluate_job(
             if problem:
                 problems.append(Problem(f"job {job.name!r} version {version!r}", problem))
         versions.append(version_result(source, window, version, cells, aggregates.totals.get(version, 0), scores))
+
+    if job.drift is not None:
+        drift_reports, drift_problems = evaluate_drift(source, window, [v.model_version for v in versions])
+        versions = [replace(v, drift=drift_reports.get(v.model_version)) for v in versions]
+        problems.extend(drift_problems)
 
     return JobResult(
         job=job.name,

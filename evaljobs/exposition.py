@@ -14,7 +14,7 @@ from typing import Callable
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from .records import JobResult, VersionResult
+from .records import FeatureDrift, JobResult, VersionResult
 
 #: (name, help) of every metric family evaljobs can emit; the README table is checked against it.
 FAMILIES: dict[str, str] = {
@@ -43,6 +43,13 @@ FAMILIES: dict[str, str] = {
     "evaljobs_window_start_timestamp_seconds": "Start of the evaluated window of predictions.",
     "evaljobs_orphan_labels": "Labels that arrived during the last window length for unknown prediction ids.",
     "evaljobs_evaluated_versions": "Model versions that had predictions in the evaluated window.",
+    # drift (issue 3), see drift_families below
+    "model_drift_score": "Drift of a feature against the reference by one method (PSI, Jensen-Shannon, normed Wasserstein, KS or chi-square statistic).",
+    "model_drift_p_value": "p-value of a drift test (ks, chi_square) of a feature against the reference.",
+    "model_drift_detected": "1 when the feature's deciding method crossed its threshold, else 0.",
+    "model_drift_threshold": "Threshold of the method that decides a feature's drift (p-value for tests, distance otherwise).",
+    "model_drift_reference_predictions": "Rows in the drift reference; the reference label says which kind it is.",
+    "model_feature_null_ratio": "NULL values of a feature among the version's predictions in the window.",
 }
 
 #: Functions that add families for a version (drift, latency, ...): a new metric source is one
@@ -99,6 +106,36 @@ def version_families(result: VersionResult) -> list[Metric]:
         families.extend(extension(result))
     return [f for f in families if f is not None]
 
+
+# ---- drift (issue 3) ---------------------------------------------------------------------------
+def drift_families(result: VersionResult) -> list[Metric]:
+    """A version's drift against the job's reference (nothing when the job has no drift section)."""
+    report = result.drift
+    if report is None:
+        return []
+    features: list[FeatureDrift] = list(report.features)
+    families: list[Metric] = [
+        _labelled_gauge("model_drift_score", ["feature", "method"],
+                        (([f.feature, s.method], s.score) for f in features for s in f.statistics)),
+        _labelled_gauge("model_drift_p_value", ["feature", "method"],
+                        (([f.feature, s.method], s.p_value) for f in features for s in f.statistics
+                         if s.p_value is not None)),
+        _labelled_gauge("model_drift_detected", ["feature"],
+                        (([f.feature], 1.0 if f.detected else 0.0) for f in features if f.detected is not None)),
+        _labelled_gauge("model_drift_threshold", ["feature", "method"],
+                        (([f.feature, f.method], f.threshold) for f in features
+                         if f.detected is not None and f.method is not None and f.threshold is not None)),
+        _labelled_gauge("model_feature_null_ratio", ["feature"],
+                        (([f.feature], f.null_ratio) for f in features if f.null_ratio is not None)),
+    ]
+    if report.reference.rows is not None:
+        families.append(_labelled_gauge("model_drift_reference_predictions", ["reference"],
+                                        [([report.reference.kind], report.reference.rows)]))
+    # A family without samples says nothing; leave it out.
+    return [f for f in families if f.samples]
+
+
+VERSION_EXTENSIONS.append(drift_families)
 
 def health_families(job: JobResult, success_timestamp: float) -> list[Metric]:
     """Job-health gauges pushed into every group of the job, so staleness is alertable per group."""

@@ -52,6 +52,7 @@ class VersionResult:
     label_coverage: float | None
     scores: ScoreMetrics | None = None
     positive_label: str | None = None
+    drift: DriftReport | None = None
 
     @property
     def grouping_key(self) -> dict[str, str]:
@@ -90,6 +91,8 @@ class VersionResult:
             out["roc_auc"] = self.scores.roc_auc
             out["log_loss"] = self.scores.log_loss
             out["brier_score"] = self.scores.brier_score
+        if self.drift:
+            out["drift"] = self.drift.to_dict()
         return out
 
 
@@ -124,3 +127,92 @@ class JobResult:
             "problems": [str(p) for p in self.problems],
             "versions": [v.to_dict() for v in self.versions],
         }
+
+
+# ---- drift (issue 3) ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DriftStatistic:
+    """One method's result for one value: the score (statistic or distance) and, for tests, a p-value."""
+
+    method: str
+    score: float
+    p_value: float | None = None
+
+
+@dataclass(frozen=True)
+class DriftBucket:
+    """One bin (numeric: ``(lower, upper]``) or category, with both samples' counts."""
+
+    name: str
+    reference: int
+    current: int
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """Drift of one value (a feature or a model output) of one version against the reference.
+
+    ``method`` and ``threshold`` are the ones that decide ``detected``; ``statistics`` holds every
+    method computed for the kind. With nothing to compare (no values in the window) there are no
+    statistics and ``detected`` is None.
+    """
+
+    feature: str
+    kind: str
+    method: str | None
+    threshold: float | None
+    detected: bool | None
+    statistics: tuple[DriftStatistic, ...]
+    reference_values: int
+    current_values: int
+    current_nulls: int | None
+    buckets: tuple[DriftBucket, ...] = ()
+
+    @property
+    def null_ratio(self) -> float | None:
+        """NULLs among the version's window rows (None for the label, compared over labelled rows)."""
+        if self.current_nulls is None:
+            return None
+        rows = self.current_values + self.current_nulls
+        return self.current_nulls / rows if rows else None
+
+    def statistic(self, method: str | None) -> DriftStatistic | None:
+        return next((s for s in self.statistics if s.method == method), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "feature": self.feature,
+            "kind": self.kind,
+            "method": self.method,
+            "threshold": self.threshold,
+            "detected": self.detected,
+            "statistics": {s.method: {"score": s.score, "p_value": s.p_value} for s in self.statistics},
+            "reference_values": self.reference_values,
+            "current_values": self.current_values,
+            "current_nulls": self.current_nulls,
+            "null_ratio": self.null_ratio,
+            "buckets": [{"bucket": b.name, "reference": b.reference, "current": b.current} for b in self.buckets],
+        }
+
+
+@dataclass(frozen=True)
+class ReferenceSummary:
+    """What the drift reference was: its kind, a readable description and its row count."""
+
+    kind: str
+    description: str
+    rows: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "description": self.description, "rows": self.rows}
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """Every drift value of one version against the job's reference."""
+
+    reference: ReferenceSummary
+    features: tuple[FeatureDrift, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reference": self.reference.to_dict(), "features": [f.to_dict() for f in self.features]}

@@ -17,7 +17,8 @@ def _num(value: float | None) -> str:
 
 
 def table(jobs: Iterable[JobResult]) -> str:
-    """A fixed-width results table: one row per version, then job-level notes."""
+    """A fixed-width results table: one row per version, then drift, then job-level notes."""
+    jobs = list(jobs)
     header = ("job", "version", "window (UTC)", "preds", "labelled", "coverage",
               "accuracy", "macro F1", "ROC AUC")
     rows: list[Sequence[str]] = []
@@ -50,6 +51,7 @@ def table(jobs: Iterable[JobResult]) -> str:
                          for i, (c, w) in enumerate(zip(row, widths))).rstrip()
 
     out = [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+    out.extend(drift_section(jobs))
     if notes:
         out.append("")
         out.extend(f"note: {n}" for n in notes)
@@ -62,3 +64,48 @@ def as_json(jobs: Iterable[JobResult], extra: dict | None = None) -> str:
     if extra:
         document.update(extra)
     return json.dumps(document, indent=2, sort_keys=False)
+
+
+# ---- drift (issue 3) ---------------------------------------------------------------------------
+def _fixed_width(header: Sequence[str], rows: list[Sequence[str]], numeric: set[int]) -> list[str]:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(str(c).rjust(w) if i in numeric else str(c).ljust(w)
+                         for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+
+    return [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else (f"{value:.3g}" if abs(value) < 1e-3 and value else f"{value:.3f}")
+
+
+def drift_section(jobs: Iterable[JobResult]) -> list[str]:
+    """Lines of a compact drift table: per job its reference, then one row per version and
+    feature with the deciding method's score, p-value, threshold and verdict."""
+    out: list[str] = []
+    for job in jobs:
+        reports = [(v, v.drift) for v in job.versions if v.drift is not None]
+        if not reports:
+            continue
+        reference = reports[0][1].reference
+        rows_text = "" if reference.rows is None else f", {reference.rows:,} rows"
+        out += ["", f"drift of {job.job} against {reference.description}{rows_text}"]
+        header = ("version", "feature", "method", "score", "p-value", "threshold", "nulls", "drift")
+        rows: list[Sequence[str]] = []
+        for version, report in reports:
+            for feature in report.features:
+                chosen = feature.statistic(feature.method)
+                rows.append((
+                    f"{version.model}/{version.model_version}",
+                    feature.feature,
+                    feature.method or "-",
+                    _score(chosen.score if chosen else None),
+                    _score(chosen.p_value if chosen else None),
+                    "-" if feature.threshold is None else f"{feature.threshold:g}",
+                    _pct(feature.null_ratio),
+                    {True: "DRIFT", False: "no", None: "-"}[feature.detected],
+                ))
+        out += _fixed_width(header, rows, {3, 4, 5, 6}) if rows else ["(no feature could be compared)"]
+    return out

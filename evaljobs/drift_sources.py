@@ -1,0 +1,277 @@
+"""SQL sources for drift: per-bin, per-category and cumulative-count summaries of one value.
+
+Every query here is a named file of ``sql/`` assembled from two fragments: the current rows
+(the window's predictions, or their labels) and the reference rows (the model's predictions
+in a time range, their labels, or a reference table). Only summaries come back: at most a
+few rows per bin or category and version, never a feature column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DataError, ProgrammingError
+
+from . import sqlfiles
+from .sources import JobSource, connection
+from .windows import Window
+
+#: The fragments a drift query is assembled from, by what they read.
+CURRENT_FRAGMENTS = {"predictions": "drift_current_predictions", "labels": "drift_current_labels"}
+REFERENCE_FRAGMENTS = {
+    "predictions": "drift_reference_predictions",
+    "labels": "drift_reference_labels",
+    "table": "drift_reference_table",
+}
+
+
+class DriftInputError(Exception):
+    """The data of one drift value cannot be compared (text in a numeric column, say)."""
+
+
+@dataclass(frozen=True)
+class ReferenceRows:
+    """Where the reference rows are: the model's predictions in a range (optionally of one
+    version), or a table; plus the bound values the fragment needs."""
+
+    source: str  # "predictions" or "table"
+    start: Any = None
+    end: Any = None
+    version: str | None = None
+    table: str | None = None
+
+
+@dataclass(frozen=True)
+class DriftValue:
+    """One compared value: a feature column, or a model output (predicted label, score, label)."""
+
+    name: str
+    kind: str  # "numeric" or "categorical"
+    column: str | None  # the predictions column (None for the label, which comes from the labels)
+    reference_column: str | None  # the reference table's column (table references only)
+
+    @property
+    def is_label(self) -> bool:
+        return self.column is None
+
+
+@dataclass(frozen=True)
+class NumericBin:
+    """One quantile bin with values in it: its upper edge (None for the open last bin) and both counts."""
+
+    upper_edge: float | None
+    reference_count: int
+    current_count: int
+
+
+@dataclass(frozen=True)
+class NumericVersion:
+    """A version's numeric summary: bins, the exact ECDF gap and area, value and NULL counts."""
+
+    bins: tuple[NumericBin, ...]
+    max_gap: int
+    area: float
+    current_values: int
+    current_nulls: int
+
+
+@dataclass(frozen=True)
+class NumericReference:
+    values: int
+    nulls: int
+    distinct: int
+    minimum: float | None
+    mean: float | None
+    sum_squares: float | None
+
+    @property
+    def rows(self) -> int:
+        return self.values + self.nulls
+
+
+@dataclass(frozen=True)
+class NumericSummaries:
+    reference: NumericReference
+    versions: dict[str, NumericVersion]
+
+
+@dataclass(frozen=True)
+class CategoricalSummaries:
+    """Category counts (NULLs apart) of the reference and of each version."""
+
+    reference: dict[str, int]
+    reference_nulls: int
+    versions: dict[str, dict[str, int]]
+    version_nulls: dict[str, int]
+    distinct_values: int
+    truncated: bool
+
+    @property
+    def reference_rows(self) -> int:
+        return sum(self.reference.values()) + self.reference_nulls
+
+
+@dataclass
+class DriftSource:
+    """The drift queries of one job, on the job source's engine and table mapping."""
+
+    source: JobSource
+    _columns: dict[str, dict[str, tuple[str, sa.types.TypeEngine]]] = field(default_factory=dict, repr=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.source.engine.dialect.name
+
+    def columns(self, table: str) -> dict[str, tuple[str, sa.types.TypeEngine]] | None:
+        """``lower name -> (actual name, type)`` of a table or view; None when it does not exist."""
+        if table not in self._columns:
+            schema, _, name = table.rpartition(".")
+            with connection(self.source.engine, f"job {self.source.job.name!r}: reading the layout of {table!r}") as conn:
+                try:
+                    found = sa.inspect(conn).get_columns(name, schema=schema or None)
+                except sa.exc.NoSuchTableError:
+                    return None
+            self._columns[table] = {c["name"].lower(): (c["name"], c["type"]) for c in found}
+        return self._columns[table]
+
+    # ---- assembling the queries -----------------------------------------------------------
+    def _expression(self, alias: str, column: str, kind: str, cast: bool) -> str:
+        quoted = f"{alias}.{self.source.quote(column)}"
+        if not cast:
+            return quoted
+        return f"CAST({quoted} AS DOUBLE PRECISION)" if kind == "numeric" else f"CAST({quoted} AS VARCHAR)"
+
+    def _render(self, name: str, value: DriftValue, reference: ReferenceRows, cast: bool = True) -> str:
+        ids = dict(self.source.identifiers())
+        if value.column is not None:
+            ids["current_value"] = self._expression("p", value.column, value.kind, cast)
+        if reference.source == "table":
+            ids["reference_table"] = self.source.quote(reference.table or "")
+            ids["reference_value"] = self._expression("r", value.reference_column or "", value.kind, cast)
+            reference_fragment = REFERENCE_FRAGMENTS["table"]
+        else:
+            if value.column is not None:
+                ids["reference_value"] = ids["current_value"]
+            reference_fragment = REFERENCE_FRAGMENTS["labels" if value.is_label else "predictions"]
+        # The fragments are rendered first and go into the query's {current_rows}/{reference_rows}
+        # slots as finished SQL (str.format does not look into the values it inserts).
+        ids["current_rows"] = sqlfiles.render(CURRENT_FRAGMENTS["labels" if value.is_label else "predictions"], ids)
+        ids["reference_rows"] = sqlfiles.render(reference_fragment, ids)
+        return sqlfiles.render(name, ids)
+
+    def _params(self, window: Window, reference: ReferenceRows) -> dict[str, Any]:
+        params = self.source.window_params(window)
+        if reference.source == "predictions":
+            params |= {
+                "reference_start": self.source.bind_time(reference.start),
+                "reference_end": self.source.bind_time(reference.end),
+                "reference_version": reference.version,
+            }
+        return params
+
+    def _run(self, name: str, value: DriftValue, reference: ReferenceRows, params: dict[str, Any],
+             cast: bool = True) -> list[sa.Row]:
+        statement = sa.text(self._render(name, value, reference, cast))
+        job = self.source.job.name
+        with connection(self.source.engine, f"job {job!r}: drift query {name} for {value.name!r}") as conn:
+            if self.dialect == "postgresql":
+                # The planner cannot know how many versions the window has (it assumes 200), so
+                # it overestimates the reference x versions rows a hundredfold and spends seconds
+                # JIT-compiling a plan that runs no faster. Only for this transaction.
+                conn.execute(sa.text("SET LOCAL jit = off"))
+            try:
+                return list(conn.execute(statement, params))
+            except (DataError, ProgrammingError) as exc:
+                # Bad data or a type the cast refuses: this value's problem, not the whole job's.
+                lines = str(exc.orig).strip().splitlines()
+                raise DriftInputError(lines[0] if lines else type(exc.orig).__name__) from None
+
+    # ---- the summaries ------------------------------------------------------------------
+    def non_numeric(self, value: DriftValue, window: Window, reference: ReferenceRows) -> tuple[int, str | None]:
+        """How many values of a numeric drift value are not numbers, and one of them (SQLite only;
+        PostgreSQL refuses the cast in the summary query instead)."""
+        if self.dialect != "sqlite":
+            return 0, None
+        row = self._run("drift_non_numeric_sqlite", value, reference, self._params(window, reference), cast=False)[0]
+        return int(row.non_numeric), row.example
+
+    def numeric(self, value: DriftValue, window: Window, reference: ReferenceRows, bins: int) -> NumericSummaries:
+        """Quantile-bin counts, exact KS gap and Wasserstein area per version (``sql/drift_numeric.sql``)."""
+        rows = self._run("drift_numeric", value, reference, self._params(window, reference) | {"bins": bins})
+        reference_summary = NumericReference(0, 0, 0, None, None, None)
+        by_version: dict[str, list[sa.Row]] = {}
+        for row in rows:
+            reference_summary = NumericReference(
+                values=int(row.reference_values), nulls=int(row.reference_nulls),
+                distinct=int(row.reference_distinct), minimum=_float(row.reference_min),
+                mean=_float(row.reference_mean), sum_squares=_float(row.reference_sum_squares),
+            )
+            by_version.setdefault(row.model_version, []).append(row)
+        versions = {}
+        for version, version_rows in by_version.items():
+            ends = sorted((r for r in version_rows if r.bin is not None), key=lambda r: int(r.bin))
+            bins_of_version = []
+            reference_before = current_before = 0
+            for end in ends:
+                # Cumulative counts at each bin's end: a bin's counts are the differences. A
+                # bin's upper edge is its largest value (a reference quantile); the last is open.
+                reference_at, current_at = int(end.reference_at_or_below), int(end.current_at_or_below)
+                bins_of_version.append(NumericBin(
+                    None if int(end.bin) == bins - 1 else float(end.largest_value),
+                    reference_at - reference_before, current_at - current_before))
+                reference_before, current_before = reference_at, current_at
+            last = ends[-1] if ends else None
+            versions[version] = NumericVersion(
+                bins=tuple(bins_of_version),
+                max_gap=int(last.max_gap) if last is not None and last.max_gap is not None else 0,
+                area=float(last.area) if last is not None and last.area is not None else 0.0,
+                current_values=int(version_rows[0].current_values),
+                current_nulls=int(version_rows[0].current_nulls),
+            )
+        return NumericSummaries(reference_summary, versions)
+
+    def categorical(self, value: DriftValue, window: Window, reference: ReferenceRows,
+                    max_categories: int, versions: int) -> CategoricalSummaries:
+        """Category counts of the reference and each version (``sql/drift_categorical.sql``)."""
+        # Room for every category in the reference and each version, plus one row to notice more.
+        limit = (max_categories + 1) * (versions + 1) + 1
+        rows = self._run("drift_categorical", value, reference, self._params(window, reference) | {"row_limit": limit})
+        reference_counts: dict[str, int] = {}
+        reference_nulls = 0
+        current: dict[str, dict[str, int]] = {}
+        nulls: dict[str, int] = {}
+        distinct = 0
+        for row in rows:
+            distinct = int(row.distinct_values)
+            if row.is_reference:
+                if row.value is None:
+                    reference_nulls = int(row.n)
+                else:
+                    reference_counts[row.value] = int(row.n)
+            else:
+                current.setdefault(row.model_version, {})
+                nulls.setdefault(row.model_version, 0)
+                if row.value is None:
+                    nulls[row.model_version] = int(row.n)
+                else:
+                    current[row.model_version][row.value] = int(row.n)
+        return CategoricalSummaries(reference_counts, reference_nulls, current, nulls, distinct,
+                                    truncated=len(rows) >= limit)
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+__all__ = [
+    "CategoricalSummaries",
+    "DriftInputError",
+    "DriftSource",
+    "DriftValue",
+    "NumericBin",
+    "NumericReference",
+    "NumericSummaries",
+    "NumericVersion",
+    "ReferenceRows",
+]

@@ -1,0 +1,8 @@
+-- Fragment (drift): the labels of the window's predictions (label drift), per version, over
+-- the labelled predictions only; the latest label before :labels_as_of wins, as everywhere.
+{window_rows},
+current_rows AS (
+    SELECT model_version, label AS value
+    FROM window_rows
+    WHERE label IS NOT NULL
+)

@@ -1,0 +1,10 @@
+-- Fragment (drift): the window's predictions of the job's model, one row per prediction with
+-- its version and the compared value ({current_value}: a feature column or a model output,
+-- cast to the kind's type by the caller). NULL values are kept: the queries count them.
+current_rows AS (
+    SELECT CAST(p.{model_version} AS VARCHAR) AS model_version, {current_value} AS value
+    FROM {predictions} p
+    WHERE p.{model_name} = :model
+      AND p.{predicted_at} >= :window_start
+      AND p.{predicted_at} < :window_end
+)

@@ -1,0 +1,23 @@
+-- Fragment (drift): the labels of the reference predictions (label drift), labelled ones
+-- only, the latest label before :labels_as_of winning (as in window_rows.sql).
+reference_rows AS (
+    SELECT label AS value
+    FROM (
+        SELECT
+            CAST(l.{label} AS VARCHAR) AS label,
+            ROW_NUMBER() OVER (
+                PARTITION BY p.{prediction_id}
+                ORDER BY l.{labeled_at} DESC, CAST(l.{label} AS VARCHAR) DESC
+            ) AS label_rank
+        FROM {predictions} p
+        JOIN {labels} l
+            ON l.{label_prediction_id} = p.{prediction_id}
+           AND l.{labeled_at} < :labels_as_of
+        WHERE p.{model_name} = :model
+          AND p.{predicted_at} >= :reference_start
+          AND p.{predicted_at} < :reference_end
+          AND (CAST(:reference_version AS VARCHAR) IS NULL
+               OR CAST(p.{model_version} AS VARCHAR) = CAST(:reference_version AS VARCHAR))
+    ) ranked
+    WHERE label_rank = 1
+)

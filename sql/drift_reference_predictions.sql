@@ -1,0 +1,13 @@
+-- Fragment (drift): the reference rows when the reference is the model's own predictions:
+-- those with predicted_at in [:reference_start, :reference_end) (a baseline range, the
+-- previous window, or the evaluated window itself for a champion version), of one version
+-- when :reference_version is set.
+reference_rows AS (
+    SELECT {reference_value} AS value
+    FROM {predictions} p
+    WHERE p.{model_name} = :model
+      AND p.{predicted_at} >= :reference_start
+      AND p.{predicted_at} < :reference_end
+      AND (CAST(:reference_version AS VARCHAR) IS NULL
+           OR CAST(p.{model_version} AS VARCHAR) = CAST(:reference_version AS VARCHAR))
+)
