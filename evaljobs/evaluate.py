@@ -18,7 +18,8 @@ from .metrics import (
     log_loss,
     roc_auc,
 )
-from .records import JobResult, Problem, ScoreMetrics, VersionResult
+from .latency import latency_histograms
+from .records import JobResult, LatencyHistogram, Problem, ScoreMetrics, VersionResult
 from .sources import ConfusionCell, JobSource, RankCounts
 from .windows import Window
 
@@ -43,6 +44,10 @@ def evaluate_job(
     ranks: dict[str, RankCounts] = {}
     if job.task == "binary" and has_score and cells_by_version:
         ranks = source.rank_counts(window, job.positive_label or "")
+    latency: dict[str, LatencyHistogram] = {}
+    if "latency_seconds" in source.available_optional and cells_by_version:
+        latency, latency_problems = latency_histograms(source, window)
+        problems.extend(latency_problems)
 
     versions = []
     for version in sorted(cells_by_version):
@@ -52,7 +57,8 @@ def evaluate_job(
             scores, problem = score_metrics(cells, ranks.get(version), job.positive_label or "")
             if problem:
                 problems.append(Problem(f"job {job.name!r} version {version!r}", problem))
-        versions.append(version_result(source, window, version, cells, totals.get(version, 0), scores))
+        versions.append(version_result(source, window, version, cells, totals.get(version, 0), scores,
+                                       latency.get(version)))
 
     orphans = source.orphan_labels(window)
     return JobResult(
@@ -75,6 +81,7 @@ def version_result(
     cells: Iterable[ConfusionCell],
     predictions_total: int,
     scores: ScoreMetrics | None,
+    latency: LatencyHistogram | None = None,
 ) -> VersionResult:
     """A version's record from its confusion cells (cells with no label are unlabelled predictions)."""
     job = source.job
@@ -97,6 +104,7 @@ def version_result(
         label_coverage=label_coverage(labeled, window_predictions),
         scores=scores,
         positive_label=job.positive_label,
+        latency=latency,
     )
 
 

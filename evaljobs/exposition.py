@@ -175,3 +175,11 @@ def merged(families: Iterable[Metric]) -> list[Metric]:
             by_name[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
         by_name[family.name].samples.extend(family.samples)
     return list(by_name.values())
+
+
+# ---- latency histogram (evaljobs/latency.py) --------------------------------------------------
+# Imported here, at the end, so that every sink that renders families gets the histogram.
+from . import latency as _latency  # noqa: E402
+
+FAMILIES.update(_latency.FAMILIES)
+VERSION_EXTENSIONS.append(_latency.latency_families)

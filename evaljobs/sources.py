@@ -214,9 +214,13 @@ class JobSource:
             "labels_as_of": self.bind_time(window.labels_as_of),
         }
 
-    def query(self, name: str, params: dict[str, Any]) -> list[sa.Row]:
-        """Run ``sql/<name>.sql`` and return its (small) result."""
-        statement = sa.text(sqlfiles.render(name, self.identifiers()))
+    def query(self, name: str, params: dict[str, Any], slots: dict[str, str] | None = None) -> list[sa.Row]:
+        """Run ``sql/<name>.sql`` and return its (small) result.
+
+        ``slots`` fills template slots besides the identifiers, with SQL that evaljobs generates
+        (e.g. one bucket-count column per bound); it must never carry user text.
+        """
+        statement = sa.text(sqlfiles.render(name, {**self.identifiers(), **(slots or {})}))
         with connection(self.engine, f"job {self.job.name!r}: query {name}") as conn:
             return list(conn.execute(statement, params))
 
