@@ -21,7 +21,7 @@ from .metrics import (
 from .latency import latency_histograms
 from .records import JobResult, LatencyHistogram, Problem, ScoreMetrics, VersionResult
 from .sources import ConfusionCell, JobSource, RankCounts
-from .windows import Window
+from .windows import Window, schedule_interval
 
 
 def evaluate_job(
@@ -71,6 +71,7 @@ def evaluate_job(
         started_at=started_at,
         duration_seconds=clock() - started,
         problems=problems,
+        schedule_interval_seconds=schedule_interval(job.schedule, window.evaluated_at).total_seconds(),
     )
 
 

@@ -43,6 +43,7 @@ FAMILIES: dict[str, str] = {
     "evaljobs_window_start_timestamp_seconds": "Start of the evaluated window of predictions.",
     "evaljobs_orphan_labels": "Labels that arrived during the last window length for unknown prediction ids.",
     "evaljobs_evaluated_versions": "Model versions that had predictions in the evaluated window.",
+    "evaljobs_schedule_interval_seconds": "Longest gap between two scheduled runs of the job (alert at twice it).",
 }
 
 #: Functions that add families for a version (drift, latency, ...): a new metric source is one
@@ -108,6 +109,7 @@ def health_families(job: JobResult, success_timestamp: float) -> list[Metric]:
             _gauge("evaljobs_run_duration_seconds", job.duration_seconds),
             _gauge("evaljobs_window_start_timestamp_seconds", job.window.start.timestamp()),
             _gauge("evaljobs_window_end_timestamp_seconds", job.window.end.timestamp()),
+            _gauge("evaljobs_schedule_interval_seconds", job.schedule_interval_seconds),
         ) if f is not None
     ]
 

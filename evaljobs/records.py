@@ -139,6 +139,8 @@ class JobResult:
     started_at: datetime
     duration_seconds: float
     problems: list[Problem] = field(default_factory=list)
+    #: Longest gap between two scheduled runs of the job (for the staleness alert).
+    schedule_interval_seconds: float | None = None
 
     @property
     def partial(self) -> bool:
