@@ -29,4 +29,12 @@ demo-stop:
 	$(BIN)/python -m evaljobs.demo --stop
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .hypothesis build dist
+	rm -rf $(VENV) .demo .stack .pytest_cache .hypothesis build dist
+
+# A local Pushgateway and Prometheus with prometheus/evaljobs.rules.yml, fed with the demo.
+.PHONY: stack stack-down
+stack: venv system-deps
+	$(BIN)/python -m evaljobs.stack up
+
+stack-down:
+	$(BIN)/python -m evaljobs.stack down
