@@ -199,3 +199,14 @@ def test_bucket_config_defaults_and_validation() -> None:
         text = str(info.value)
         assert message in text and "jobs[0] (j).latency_buckets" in text and "\n" not in text, text
     assert not math.isinf(max(parse_config(JOB % "").jobs[0].latency_buckets))
+
+
+def test_new_families_are_in_the_readme_metrics_table() -> None:
+    from pathlib import Path
+
+    from evaljobs import latency
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme[readme.index("## Metrics"):readme.index("## How it computes")]
+    for name in [*latency.FAMILIES, "evaljobs_schedule_interval_seconds"]:
+        assert f"`{name}" in table, name
