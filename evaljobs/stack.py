@@ -257,30 +257,30 @@ def _quiet_run(cli: Any, config: str, at: str) -> int:
         sys.stdout = stdout
 
 
+#: (what it is, the series to name, the PromQL that shows it) for the summary `up` prints.
 SHOWN = (
-    ("throughput of the window, predictions/s", "model_version:model_predictions:rate_window"),
-    ("throughput, rate(model_predictions_total[1d]), predictions/s of wall-clock time (here ten days of\n"
-     "  predictions were pushed seconds apart, so this is inflated; right for real schedules)",
-     "model_version:model_predictions:rate1d"),
-    ("average latency, s", "model_version:model_inference_latency_seconds:mean"),
-    ("p95 latency, s", "model_version:model_inference_latency_seconds:p95"),
-    ("accuracy per version (pushed)", "model_accuracy_ratio and on (job, model, model_version) "
-                                      "model_version:evaljobs_window_end_timestamp_seconds:current"),
-    ("accuracy across versions (summed confusion counts)", "model:model_accuracy:ratio"),
-    ("label coverage across versions", "model:model_label_coverage:ratio"),
-    ("alerts", "ALERTS"),
+    ("throughput of the window, predictions/s", "model_version:model_predictions:rate_window", None),
+    ("throughput, predictions/s of wall-clock time (here ten days of predictions were pushed seconds\n"
+     "  apart, so it is inflated; right for real schedules)", "model_version:model_predictions:rate1d", None),
+    ("average latency, s", "model_version:model_inference_latency_seconds:mean", None),
+    ("p95 latency, s", "model_version:model_inference_latency_seconds:p95", None),
+    ("accuracy per version, latest run", "model_accuracy_ratio",
+     "model_accuracy_ratio and on (job, model, model_version) model_version:evaljobs_window_end_timestamp_seconds:current"),
+    ("accuracy across versions (summed confusion counts)", "model:model_accuracy:ratio", None),
+    ("label coverage across versions", "model:model_label_coverage:ratio", None),
+    ("alerts (firing or pending)", "ALERTS", None),
 )
 
 
 def describe(prometheus_url: str) -> str:
-    """A few query results, as text."""
+    """The results of the SHOWN queries, as text."""
     lines = []
-    for title, expr in SHOWN:
-        lines.append(f"{title}:  {expr if len(expr) < 60 else expr.split(' ')[0] + ' (current versions)'}")
-        results = sorted(query(prometheus_url, expr), key=lambda r: sorted(r["metric"].items()))
+    for title, name, expr in SHOWN:
+        lines.append(f"{title}:  {name}")
+        results = sorted(query(prometheus_url, expr or name), key=lambda r: sorted(r["metric"].items()))
         for result in results:
             labels = result["metric"]
-            who = " ".join(labels.get(k, "") for k in ("job", "model_version", "alertname", "alertstate") if labels.get(k))
+            who = " ".join(labels[k] for k in ("job", "model_version", "alertname", "alertstate") if labels.get(k))
             lines.append(f"    {who:<40} {float(result['value'][1]):.6g}")
         if not results:
             lines.append("    (none)")
