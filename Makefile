@@ -28,6 +28,13 @@ demo: venv
 demo-stop:
 	$(BIN)/python -m evaljobs.demo --stop
 
+# Timings as ratios against a floor measured in the same run (PostgreSQL at 127.0.0.1:5432 or
+# $(BENCH_URL)); rows via BENCH_ROWS (default 1,000,000).
+BENCH_ROWS ?= 1000000
+BENCH_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+bench: venv
+	$(BIN)/python bench/core.py --rows $(BENCH_ROWS) --url '$(BENCH_URL)'
+
 clean:
 	rm -rf $(VENV) .demo .stack .pytest_cache .hypothesis build dist
 

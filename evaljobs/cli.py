@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate deployed models from stored predictions and late labels; push to Prometheus.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log what ran and what was pushed")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -116,13 +117,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     with Runner(config) as runner:
         for job in jobs:
             try:
-                results.append(runner.evaluate(job, at))
+                result = runner.evaluate(job, at)
+                log.info("job %s: window %s .. %s, %d version(s), %.2fs", result.job, result.window.start.isoformat(),
+                         result.window.end.isoformat(), len(result.versions), result.duration_seconds)
+                results.append(result)
             except EvaljobsError as exc:
                 failures.append(str(exc))
                 if len(jobs) == 1 or isinstance(exc, ConfigError):
                     raise
 
-    _print_results(results, args.output, pushed_to=None if args.dry_run or sink is None else sink.url)
+    _print_results(results, args.output, pushgateway=None if args.dry_run or sink is None else sink.url)
     for failure in failures:
         print(f"evaljobs: error: {failure}", file=sys.stderr)
     if args.textfile:
@@ -142,9 +146,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_results(results: list[JobResult], output: str, pushed_to: str | None) -> None:
+def _print_results(results: list[JobResult], output: str, pushgateway: str | None) -> None:
+    # Printed before pushing, so the numbers are on record even if the push then fails.
     if output == "json":
-        print(report.as_json(results, {"pushed_to": pushed_to}))
+        print(report.as_json(results, {"pushgateway": pushgateway}))
     else:
         print(report.table(results))
 
@@ -154,7 +159,7 @@ def cmd_init_db(args: argparse.Namespace) -> int:
     from .sources import connect, create_reference_schema, describe_engine
 
     url = args.database or load_config(args.config).database
-    engine = connect(url)
+    engine = connect(url, create=True)
     create_reference_schema(engine)
     print(f"created the reference schema in {describe_engine(engine)}")
     return EXIT_OK
@@ -174,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
+        level=logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     started = time.monotonic()

@@ -106,7 +106,7 @@ def _intent_rows(rng: random.Random, start: datetime, end: datetime) -> Iterator
 def build(url: str, now: datetime, days: int = 14, seed: int = 7) -> str:
     """Replace the reference tables at ``url`` with ``days`` of synthetic history ending at ``now``."""
     rng = random.Random(seed)
-    engine = connect(url)
+    engine = connect(url, create=True)
     dialect = engine.dialect.name
     now = now.astimezone(timezone.utc)
     start = now - timedelta(days=days)

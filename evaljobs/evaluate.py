@@ -36,14 +36,12 @@ def evaluate_job(
     source.ensure_schema()
     problems: list[Problem] = []
 
-    cells_by_version: dict[str, list[ConfusionCell]] = defaultdict(list)
-    for cell in source.confusion_cells(window):
-        cells_by_version[cell.model_version].append(cell)
-    totals = source.predictions_total(window) if cells_by_version else {}
     has_score = "score" in source.available_optional
-    ranks: dict[str, RankCounts] = {}
-    if job.task == "binary" and has_score and cells_by_version:
-        ranks = source.rank_counts(window, job.positive_label or "")
+    scored_task = job.task == "binary" and has_score
+    aggregates = source.window_aggregates(window, with_ranks=scored_task)
+    cells_by_version: dict[str, list[ConfusionCell]] = defaultdict(list)
+    for cell in aggregates.cells:
+        cells_by_version[cell.model_version].append(cell)
     latency: dict[str, LatencyHistogram] = {}
     if "latency_seconds" in source.available_optional and cells_by_version:
         latency, latency_problems = latency_histograms(source, window)
@@ -53,21 +51,20 @@ def evaluate_job(
     for version in sorted(cells_by_version):
         cells = cells_by_version[version]
         scores = None
-        if job.task == "binary" and has_score:
-            scores, problem = score_metrics(cells, ranks.get(version), job.positive_label or "")
+        if scored_task:
+            scores, problem = score_metrics(cells, aggregates.ranks.get(version), job.positive_label or "")
             if problem:
                 problems.append(Problem(f"job {job.name!r} version {version!r}", problem))
-        versions.append(version_result(source, window, version, cells, totals.get(version, 0), scores,
+        versions.append(version_result(source, window, version, cells, aggregates.totals.get(version, 0), scores,
                                        latency.get(version)))
 
-    orphans = source.orphan_labels(window)
     return JobResult(
         job=job.name,
         model=job.model,
         task=job.task,
         window=window,
         versions=versions,
-        orphan_labels=orphans,
+        orphan_labels=aggregates.orphan_labels,
         started_at=started_at,
         duration_seconds=clock() - started,
         problems=problems,

@@ -8,6 +8,7 @@ binds its values; table and column names come from the job's mapping, quoted for
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,13 +32,22 @@ _OPTIONAL_PREDICTION_COLUMNS = ("score", "latency_seconds")
 _LABEL_COLUMNS = ("label_prediction_id", "label", "labeled_at")
 
 
-def connect(url: str) -> Engine:
-    """An engine for ``url`` that evaluates in UTC; fails early with a one-line SourceError."""
+def connect(url: str, create: bool = False) -> Engine:
+    """An engine for ``url`` that evaluates in UTC; fails early with a one-line SourceError.
+
+    A SQLite file that does not exist is an error (SQLite would silently create an empty
+    one) unless ``create`` is true, as for ``init-db`` and ``demo-data``.
+    """
     try:
         parsed = sa.engine.make_url(url)
     except ArgumentError:
         raise SourceError(f"database URL {redact(url)!r} is not a valid SQLAlchemy URL",
                           "use e.g. sqlite:///evaljobs.db or postgresql+psycopg://user@host/db") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+            and not parsed.database.startswith("file:") and not create and not os.path.exists(parsed.database):
+        raise SourceError(f"SQLite database file {parsed.database!r} does not exist",
+                          "check 'database:' in the config (relative paths start in the current directory), "
+                          "or create it with evaljobs init-db")
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql":
         # Compare timestamps in UTC whatever the server's or role's TimeZone says (keeping any
@@ -140,10 +150,8 @@ class JobSource:
         names the job, the table, the column and the setting to change.
         """
         columns = self.job.columns
-        with connection(self.engine, f"job {self.job.name!r}: reading the table layout") as conn:
-            inspector = sa.inspect(conn)
-            found_predictions = self._columns_of(inspector, self.job.tables.predictions)
-            found_labels = self._columns_of(inspector, self.job.tables.labels)
+        found_predictions = self._columns_of(self.job.tables.predictions)
+        found_labels = self._columns_of(self.job.tables.labels)
         available = set()
         for key in _PREDICTION_COLUMNS + _OPTIONAL_PREDICTION_COLUMNS:
             name = getattr(columns, key)
@@ -166,15 +174,18 @@ class JobSource:
         if not self.schema_checked:
             self.check_schema()
 
-    def _columns_of(self, inspector: sa.Inspector, table: str) -> set[str]:
-        schema, _, name = table.rpartition(".")
-        try:
-            return {c["name"].lower() for c in inspector.get_columns(name, schema=schema or None)}
-        except sa.exc.NoSuchTableError:
-            raise SourceError(
-                f"job {self.job.name!r}: table or view {table!r} not found in {describe_engine(self.engine)}",
-                "create it (see sql/schema.sql) or set tables: in the job",
-            ) from None
+    def _columns_of(self, table: str) -> set[str]:
+        """Column names (lower-cased) of a table or view, from an empty SELECT: works on any engine."""
+        statement = sa.text(f"SELECT * FROM {self.quote(table)} WHERE 1 = 0")
+        with connection(self.engine, f"job {self.job.name!r}: reading {table!r}") as conn:
+            try:
+                return {name.lower() for name in conn.execute(statement).keys()}
+            except DBAPIError as exc:
+                raise SourceError(
+                    f"job {self.job.name!r}: cannot read table or view {table!r} in {describe_engine(self.engine)} "
+                    f"({_first_line(exc.orig)})",
+                    "create it (see sql/schema.sql) or set tables: in the job",
+                ) from None
 
     def _missing(self, table: str, key: str, name: str, found: set[str]) -> SourceError:
         return SourceError(
@@ -215,56 +226,60 @@ class JobSource:
         }
 
     def query(self, name: str, params: dict[str, Any], slots: dict[str, str] | None = None) -> list[sa.Row]:
-        """Run ``sql/<name>.sql`` and return its (small) result.
-
-        ``slots`` fills template slots besides the identifiers, with SQL that evaljobs generates
-        (e.g. one bucket-count column per bound); it must never carry user text.
-        """
-        statement = sa.text(sqlfiles.render(name, {**self.identifiers(), **(slots or {})}))
+        """Run ``sql/<name>.sql`` (extra generated ``slots`` filled in) and return its small result."""
+        statement = sa.text(sqlfiles.render(name, self.identifiers(), slots))
         with connection(self.engine, f"job {self.job.name!r}: query {name}") as conn:
             return list(conn.execute(statement, params))
 
     # ---- the aggregates -----------------------------------------------------------------
-    def confusion_cells(self, window: Window) -> list[ConfusionCell]:
-        """Confusion cells (and score sums) per version in the window."""
-        params = self.window_params(window) | {"eps": LOG_LOSS_EPS}
-        return [
-            ConfusionCell(
-                model_version=row.model_version,
-                label=row.label,
-                predicted_label=row.predicted_label,
-                predictions=int(row.predictions),
-                scored=int(row.scored or 0),
-                sum_log_score=_float(row.sum_log_score),
-                sum_log_one_minus_score=_float(row.sum_log_one_minus_score),
-                sum_score_squared=_float(row.sum_score_squared),
-                sum_one_minus_score_squared=_float(row.sum_one_minus_score_squared),
-                min_score=_float(row.min_score),
-                max_score=_float(row.max_score),
-            )
-            for row in self.query("confusion_counts", params)
-        ]
-
-    def rank_counts(self, window: Window, positive_label: str) -> dict[str, RankCounts]:
-        """Per-version inputs of the exact ROC AUC (needs the score column)."""
-        params = self.window_params(window) | {"positive_label": positive_label}
-        return {
-            row.model_version: RankCounts(row.model_version, int(row.positives), int(row.negatives), int(row.twice_u))
-            for row in self.query("roc_auc", params)
-        }
-
-    def predictions_total(self, window: Window) -> dict[str, int]:
-        """Cumulative predictions per version up to the window's end."""
-        params = {"model": self.job.model, "window_end": self.bind_time(window.end)}
-        return {row.model_version: int(row.predictions) for row in self.query("predictions_total", params)}
-
-    def orphan_labels(self, window: Window) -> int:
-        """Labels that arrived during the last window length and match no prediction id."""
-        params = {
+    def window_aggregates(self, window: Window, with_ranks: bool) -> "WindowAggregates":
+        """Confusion cells, rank sums (if ``with_ranks``), cumulative totals and orphan labels
+        of one window, from the single statement ``sql/window_aggregates.sql``."""
+        params = self.window_params(window) | {
+            "eps": LOG_LOSS_EPS,
             "arrived_from": self.bind_time(window.labels_as_of - window.length),
-            "labels_as_of": self.bind_time(window.labels_as_of),
         }
-        return int(self.query("orphan_labels", params)[0].orphan_labels)
+        if with_ranks:
+            params["positive_label"] = self.job.positive_label or ""
+        ranks = sqlfiles.render("score_ranks" if with_ranks else "score_ranks_skipped", self.identifiers())
+        out = WindowAggregates()
+        for row in self.query("window_aggregates", params, {"score_ranks": ranks}):
+            if row.row_kind == "cell":
+                out.cells.append(ConfusionCell(
+                    model_version=row.model_version,
+                    label=row.label,
+                    predicted_label=row.predicted_label,
+                    predictions=int(row.predictions),
+                    scored=int(row.scored or 0),
+                    sum_log_score=_float(row.sum_log_score),
+                    sum_log_one_minus_score=_float(row.sum_log_one_minus_score),
+                    sum_score_squared=_float(row.sum_score_squared),
+                    sum_one_minus_score_squared=_float(row.sum_one_minus_score_squared),
+                    min_score=_float(row.min_score),
+                    max_score=_float(row.max_score),
+                ))
+            elif row.row_kind == "ranks":
+                out.ranks[row.model_version] = RankCounts(
+                    row.model_version, int(row.positives), int(row.negatives), int(row.twice_u))
+            elif row.row_kind == "total":
+                out.totals[row.model_version] = int(row.predictions)
+            elif row.row_kind == "orphans":
+                out.orphan_labels = int(row.predictions)
+        return out
+
+
+@dataclass
+class WindowAggregates:
+    """What ``sql/window_aggregates.sql`` returns for one window, sorted by kind."""
+
+    cells: list[ConfusionCell] = field(default_factory=list)
+    ranks: dict[str, RankCounts] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+    orphan_labels: int = 0
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def bind_time(dialect_name: str, moment: datetime) -> Any:
@@ -273,10 +288,6 @@ def bind_time(dialect_name: str, moment: datetime) -> Any:
     if dialect_name == "sqlite":
         return utc.replace(tzinfo=None).isoformat(sep=" ")
     return utc
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def create_reference_schema(engine: Engine) -> None:
@@ -292,6 +303,7 @@ __all__ = [
     "bind_time",
     "JobSource",
     "RankCounts",
+    "WindowAggregates",
     "connect",
     "connection",
     "create_reference_schema",

@@ -35,12 +35,16 @@ def read_sql(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def render(name: str, identifiers: Mapping[str, str]) -> str:
-    """``sql/<name>.sql`` with its identifier slots filled and fragments included."""
-    slots = dict(identifiers)
+def render(name: str, identifiers: Mapping[str, str], slots: Mapping[str, str] | None = None) -> str:
+    """``sql/<name>.sql`` with its identifier slots filled and fragments included.
+
+    ``slots`` fills further slots with SQL that evaljobs generated (another rendered fragment,
+    a list of generated column expressions), never with user text.
+    """
+    slots = {**identifiers, **(slots or {})}
     needed = {field for _, field, _, _ in string.Formatter().parse(read_sql(name)) if field}
     for include in _INCLUDES:
-        if include in needed:
+        if include in needed and include not in slots:
             slots[include] = render(include, identifiers)
     return _without_comments(read_sql(name)).format_map(slots)
 

@@ -122,6 +122,14 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+@pytest.fixture(params=["sqlite", "postgresql", "duckdb"])
+def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Like db_url, plus DuckDB: the same SQL files must run on every engine SQLAlchemy reaches."""
+    if request.param == "duckdb":
+        return f"duckdb:///{tmp_path / 'evaljobs-test.duckdb'}"
+    return request.getfixturevalue(f"{request.param}_url" if request.param == "sqlite" else "postgres_url")
+
+
 @pytest.fixture
 def pushgateway(tmp_path: Path) -> Iterator[localservices.LocalProcess]:
     """A real Pushgateway on a free port, stopped after the test."""

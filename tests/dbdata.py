@@ -58,6 +58,6 @@ def load(engine: sa.Engine, predictions: list[Prediction], labels: list[Label], 
         if labels:
             conn.execute(
                 sa.text("INSERT INTO labels (prediction_id, label, labeled_at) VALUES (:prediction_id, :label, :labeled_at)"),
-                [{"prediction_id": l.prediction_id, "label": l.label, "labeled_at": bind_time(dialect, l.labeled_at)}
-                 for l in labels],
+                [{"prediction_id": lab.prediction_id, "label": lab.label, "labeled_at": bind_time(dialect, lab.labeled_at)}
+                 for lab in labels],
             )

@@ -65,7 +65,7 @@ def test_run_pushes_and_json_output(capsys, tmp_path, loaded_sqlite, pushgateway
     [job] = document["jobs"]
     v1 = next(v for v in job["versions"] if v["model_version"] == "v1")
     assert (v1["window_predictions"], v1["labeled_predictions"], v1["accuracy"]) == (2, 2, 0.5)
-    assert document["pushed_to"] == pushgateway.url
+    assert document["pushgateway"] == pushgateway.url
     pushed = samples(f"{pushgateway.url}/metrics", "model_accuracy_ratio")
     assert [(s.labels["model_version"], s.value) for s in pushed] == [("v1", 0.5)]
 
@@ -152,3 +152,16 @@ def test_console_script_end_to_end(tmp_path, loaded_sqlite) -> None:
     missing = subprocess.run([str(script), "run", "j", "--config", str(tmp_path / "none.yaml")],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def test_missing_sqlite_file_is_not_silently_created(capsys, tmp_path) -> None:
+    config = config_file(tmp_path, f"sqlite:///{tmp_path / 'typo.db'}", "http://127.0.0.1:9")
+    code, _, err = run(capsys, "run", "j", "--config", str(config))
+    assert code == 1 and "SQLite database file" in err and "does not exist" in err
+    assert not (tmp_path / "typo.db").exists()
+
+
+def test_unknown_driver_is_explained(capsys, tmp_path) -> None:
+    config = config_file(tmp_path, "nosuchdb://h/x", "http://127.0.0.1:9")
+    code, _, err = run(capsys, "run", "j", "--config", str(config))
+    assert code == 1 and "no SQLAlchemy dialect for 'nosuchdb'" in err

@@ -58,8 +58,9 @@ latency_values = st.one_of(
 )
 
 
-def test_bucket_counts_sum_and_count_equal_numpy(db_url: str) -> None:
-    engine = connect(db_url)
+def test_bucket_counts_sum_and_count_equal_numpy(engine_url: str) -> None:
+    """On SQLite, PostgreSQL and DuckDB."""
+    engine = connect(engine_url, create=True)
 
     @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
     @given(buckets=bucket_sets,
@@ -85,15 +86,15 @@ def test_bucket_counts_sum_and_count_equal_numpy(db_url: str) -> None:
         engine.dispose()
 
 
-def test_demo_like_latencies_with_default_buckets(db_url: str) -> None:
+def test_demo_like_latencies_with_default_buckets(engine_url: str) -> None:
     """A larger sample with the default buckets; mean = sum / count; predictions outside the window excluded."""
     rng = np.random.default_rng(5)
     latencies = [round(float(x), 6) for x in rng.lognormal(np.log(0.18), 0.6, size=600)]
     latencies[::50] = [None] * len(latencies[::50])
     rows = rows_for({"2024.1": latencies})
     rows.append(Prediction("outside", "2024.1", WINDOW.end, "1", 0.5, 99.0))
-    load_url(db_url, rows, [])
-    [v] = evaluate(db_url, make_job()).versions
+    load_url(engine_url, rows, [])
+    [v] = evaluate(engine_url, make_job()).versions
     want = numpy_histogram(latencies, DEFAULT_LATENCY_BUCKETS)
     assert v.latency.cumulative_counts == want["cumulative"]
     assert (v.latency.count, v.latency.missing) == (want["count"], want["missing"]) == (588, 12)

@@ -34,7 +34,7 @@ def make_job(task: str = "binary", **overrides) -> Job:
 
 
 def evaluate(url: str, job: Job, at: datetime = AT) -> JobResult:
-    engine = connect(url)
+    engine = connect(url, create=True)
     try:
         return evaluate_job(JobSource(engine, job), plan_window(at, job.window, job.label_delay))
     finally:
@@ -82,7 +82,7 @@ def expected(job: Job, predictions: list[Prediction], labels: list[Label], at: d
         out[version] = entry
     ids = {p.prediction_id for p in predictions}
     arrived_from = window.labels_as_of - window.length
-    orphans = sum(1 for l in labels if l.prediction_id not in ids and arrived_from <= l.labeled_at < window.labels_as_of)
+    orphans = sum(1 for lab in labels if lab.prediction_id not in ids and arrived_from <= lab.labeled_at < window.labels_as_of)
     return {"versions": out, "orphans": orphans}
 
 
@@ -140,9 +140,9 @@ def data_sets(draw, task: str):
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
-def test_random_data_equals_sklearn(db_url: str, task: str) -> None:
+def test_random_data_equals_sklearn(engine_url: str, task: str) -> None:
     job = make_job(task)
-    engine = connect(db_url)
+    engine = connect(engine_url, create=True)
 
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
     @given(data_sets(task))
@@ -158,7 +158,7 @@ def test_random_data_equals_sklearn(db_url: str, task: str) -> None:
         engine.dispose()
 
 
-def test_window_edges_and_label_arrival(db_url: str) -> None:
+def test_window_edges_and_label_arrival(engine_url: str) -> None:
     """Start is inclusive, end exclusive; labels must have arrived before the evaluation time."""
     job = make_job()
     window = plan_window(AT, job.window, job.label_delay)
@@ -173,8 +173,8 @@ def test_window_edges_and_label_arrival(db_url: str) -> None:
         Label("just-inside", "1", AT),  # arrives exactly at the evaluation time: not yet known
         Label("at-end", "1", window.end + timedelta(hours=1)),
     ]
-    load_url(db_url, predictions, labels)
-    [v] = evaluate(db_url, job).versions
+    load_url(engine_url, predictions, labels)
+    [v] = evaluate(engine_url, job).versions
     assert (v.window_predictions, v.labeled_predictions) == (2, 1)
     assert v.predictions_total == 3  # before-start, at-start, just-inside; at-end is after the window
     assert v.confusion == {("1", "1"): 1}
@@ -212,7 +212,7 @@ def test_empty_window(db_url: str) -> None:
 
 def test_integer_columns_and_positive_label(db_url: str) -> None:
     """Users' tables with integer classes work with positive_label 1 or "1"."""
-    engine = connect(db_url)
+    engine = connect(db_url, create=True)
     t = plan_window(AT, timedelta(days=1), timedelta(days=1)).start
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE preds (id INTEGER, model TEXT, ver INTEGER, ts TIMESTAMP, "
@@ -240,7 +240,7 @@ def test_integer_columns_and_positive_label(db_url: str) -> None:
 
 def test_quoted_names_and_views(db_url: str) -> None:
     """Mapped names that need quoting (spaces, capitals, reserved words) and a view over labels."""
-    engine = connect(db_url)
+    engine = connect(db_url, create=True)
     t = plan_window(AT, timedelta(days=1), timedelta(days=1)).start + timedelta(hours=3)
     ts = bind_time(engine.dialect.name, t)
     with engine.begin() as conn:
@@ -278,7 +278,7 @@ def test_explicit_optional_column_must_exist(db_url: str) -> None:
 
 def test_missing_table_is_a_clear_error(db_url: str) -> None:
     load_url(db_url, [], [])
-    with pytest.raises(SourceError, match="table or view 'preds' not found"):
+    with pytest.raises(SourceError, match="cannot read table or view 'preds'"):
         evaluate(db_url, make_job(tables={"predictions": "preds"}))
 
 
@@ -295,7 +295,7 @@ def test_scores_outside_unit_interval_are_reported_not_used(db_url: str) -> None
 
 
 def load_url(url: str, predictions, labels) -> None:
-    engine = connect(url)
+    engine = connect(url, create=True)
     try:
         load(engine, predictions, labels)
     finally:

@@ -1,7 +1,7 @@
--- Exact, tie-aware ROC AUC per model version via the Mann-Whitney statistic, all in SQL:
--- count positives and negatives per distinct score, accumulate negatives below each score,
--- and sum pos * (2 * negatives_below + negatives_tied). AUC = twice_u / (2 * P * N).
-WITH {window_rows},
+-- Fragment: the CTEs that end in score_ranks, per version: positives, negatives and twice the
+-- Mann-Whitney U over labelled, scored predictions (exact and tie-aware: a tie counts one half).
+-- Count positives and negatives per distinct score, accumulate the negatives below each score,
+-- and sum pos * (2 * negatives_below + negatives_tied); ROC AUC = twice_u / (2 * P * N).
 per_score AS (
     SELECT
         model_version,
@@ -22,11 +22,13 @@ ranked AS (
             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
         ), 0) AS negatives_below
     FROM per_score
+),
+score_ranks AS (
+    SELECT
+        model_version,
+        SUM(positives) AS positives,
+        SUM(negatives) AS negatives,
+        SUM(positives * (2 * negatives_below + negatives)) AS twice_u
+    FROM ranked
+    GROUP BY model_version
 )
-SELECT
-    model_version,
-    SUM(positives) AS positives,
-    SUM(negatives) AS negatives,
-    SUM(positives * (2 * negatives_below + negatives)) AS twice_u
-FROM ranked
-GROUP BY model_version

@@ -1,0 +1,65 @@
+-- Everything the core metrics need for one job and window, in one statement. Each row is
+-- one of four kinds (row_kind), so only a few dozen small rows leave the database:
+--   cell     a confusion cell per (model_version, label, predicted_label); label IS NULL for
+--            predictions without a label yet, so the cells also give the coverage counts.
+--            The score sums give log loss and Brier score (probabilities clipped to
+--            [:eps, 1 - :eps] for the logarithms, as scikit-learn does); min/max let the
+--            caller refuse scores outside [0, 1].
+--   ranks    per version: positives, negatives and twice the Mann-Whitney U over labelled,
+--            scored predictions, for an exact, tie-aware ROC AUC = twice_u / (2 * P * N).
+--   total    per version: predictions up to the window's end (a counter that never resets).
+--   orphans  labels that arrived in [:arrived_from, :labels_as_of) for prediction ids that
+--            match no prediction at all.
+-- {score_ranks} is sql/score_ranks.sql for binary jobs with a score (window_rows is then
+-- referenced twice, and PostgreSQL computes it once), else sql/score_ranks_skipped.sql, so
+-- that other jobs keep a single, parallel pass over the join.
+WITH {window_rows},
+confusion_cells AS (
+    SELECT
+        model_version,
+        label,
+        predicted_label,
+        COUNT(*) AS predictions,
+        COUNT(CASE WHEN label IS NOT NULL THEN score END) AS scored,
+        SUM(CASE WHEN label IS NOT NULL THEN LN(CASE WHEN score < :eps THEN :eps WHEN score > 1 - :eps THEN 1 - :eps ELSE score END) END) AS sum_log_score,
+        SUM(CASE WHEN label IS NOT NULL THEN LN(1 - CASE WHEN score < :eps THEN :eps WHEN score > 1 - :eps THEN 1 - :eps ELSE score END) END) AS sum_log_one_minus_score,
+        -- PostgreSQL raises on float underflow, so squares below 1e-300 are summed as the 0 they round to.
+        SUM(CASE WHEN label IS NOT NULL THEN CASE WHEN ABS(score) < 1e-150 THEN 0.0 ELSE score * score END END) AS sum_score_squared,
+        SUM(CASE WHEN label IS NOT NULL THEN (1 - score) * (1 - score) END) AS sum_one_minus_score_squared,
+        MIN(score) AS min_score,
+        MAX(score) AS max_score
+    FROM window_rows
+    GROUP BY model_version, label, predicted_label
+),
+{score_ranks},
+totals AS (
+    SELECT CAST(p.{model_version} AS VARCHAR) AS model_version, COUNT(*) AS predictions
+    FROM {predictions} p
+    WHERE p.{model_name} = :model
+      AND p.{predicted_at} < :window_end
+    GROUP BY CAST(p.{model_version} AS VARCHAR)
+),
+orphans AS (
+    SELECT COUNT(*) AS predictions
+    FROM {labels} l
+    WHERE l.{labeled_at} >= :arrived_from
+      AND l.{labeled_at} < :labels_as_of
+      AND NOT EXISTS (
+          SELECT 1 FROM {predictions} p WHERE p.{prediction_id} = l.{label_prediction_id}
+      )
+)
+SELECT 'cell' AS row_kind, model_version, label, predicted_label, predictions, scored,
+       sum_log_score, sum_log_one_minus_score, sum_score_squared, sum_one_minus_score_squared,
+       min_score, max_score,
+       CAST(NULL AS BIGINT) AS positives, CAST(NULL AS BIGINT) AS negatives, CAST(NULL AS BIGINT) AS twice_u
+FROM confusion_cells
+UNION ALL
+SELECT 'ranks', model_version, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       positives, negatives, twice_u
+FROM score_ranks
+UNION ALL
+SELECT 'total', model_version, NULL, NULL, predictions, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM totals
+UNION ALL
+SELECT 'orphans', NULL, NULL, NULL, predictions, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM orphans
