@@ -36,7 +36,15 @@ bench: venv
 	$(BIN)/python bench/core.py --rows $(BENCH_ROWS) --url '$(BENCH_URL)'
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .hypothesis build dist
+	rm -rf $(VENV) .demo .stack .pytest_cache .hypothesis build dist
+
+# A local Pushgateway and Prometheus with prometheus/evaljobs.rules.yml, fed with the demo.
+.PHONY: stack stack-down
+stack: venv system-deps
+	$(BIN)/python -m evaljobs.stack up
+
+stack-down:
+	$(BIN)/python -m evaljobs.stack down
 
 # Drift of a 1,000,000-row window on PostgreSQL (rows generated in SQL): peak RSS of the
 # process against the 150 MB budget, and timings as ratios to count(*) floors of the same run.

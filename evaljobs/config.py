@@ -7,6 +7,7 @@ duration '1x' (use e.g. 30m, 1h, 7d, 1h30m)``.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from datetime import date, datetime, timedelta
@@ -28,6 +29,9 @@ from .durations import parse_duration
 from .errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///evaljobs.db"
+#: prometheus_client's default histogram buckets: 5 ms to 10 s, with 1 s (the alert threshold) a bound.
+DEFAULT_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+MAX_LATENCY_BUCKETS = 50
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
@@ -255,6 +259,34 @@ class Job(_Strict):
         if self.task == "binary" and self.positive_label is None:
             raise ValueError("a binary job needs positive_label (the class whose score is stored, e.g. 1)")
         return self
+
+    # ---- latency histogram (evaljobs/latency.py) ----
+    #: Upper bounds (seconds) of the ``model_inference_latency_seconds`` buckets; +Inf is implied.
+    latency_buckets: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS
+
+    @field_validator("latency_buckets", mode="before")
+    @classmethod
+    def _buckets_list(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)) or isinstance(value, str):
+            raise ValueError(f"latency_buckets must be a list of seconds, e.g. [0.05, 0.1, 0.5, 1], not {value!r}")
+        return value
+
+    @field_validator("latency_buckets")
+    @classmethod
+    def _buckets_increasing(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if value and math.isinf(value[-1]) and value[-1] > 0:
+            value = value[:-1]  # +Inf is always the last bucket; writing it out is harmless
+        if not value:
+            raise ValueError("latency_buckets needs at least one bound in seconds, e.g. [0.1, 0.5, 1]")
+        if len(value) > MAX_LATENCY_BUCKETS:
+            raise ValueError(f"latency_buckets has {len(value)} bounds; at most {MAX_LATENCY_BUCKETS} "
+                             "(every bound is a series per model version)")
+        for bound in value:
+            if not math.isfinite(bound) or bound <= 0:
+                raise ValueError(f"latency_buckets: {bound!r} is not a positive number of seconds")
+        if any(b <= a for a, b in zip(value, value[1:])):
+            raise ValueError(f"latency_buckets must be strictly increasing, got {list(value)}")
+        return value
 
 
 class Pushgateway(_Strict):

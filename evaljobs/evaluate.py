@@ -20,9 +20,10 @@ from .metrics import (
     log_loss,
     roc_auc,
 )
-from .records import JobResult, Problem, ScoreMetrics, VersionResult
+from .latency import latency_histograms
+from .records import JobResult, LatencyHistogram, Problem, ScoreMetrics, VersionResult
 from .sources import ConfusionCell, JobSource, RankCounts
-from .windows import Window
+from .windows import Window, schedule_interval
 
 
 def evaluate_job(
@@ -43,6 +44,10 @@ def evaluate_job(
     cells_by_version: dict[str, list[ConfusionCell]] = defaultdict(list)
     for cell in aggregates.cells:
         cells_by_version[cell.model_version].append(cell)
+    latency: dict[str, LatencyHistogram] = {}
+    if "latency_seconds" in source.available_optional and cells_by_version:
+        latency, latency_problems = latency_histograms(source, window)
+        problems.extend(latency_problems)
 
     versions = []
     for version in sorted(cells_by_version):
@@ -52,7 +57,8 @@ def evaluate_job(
             scores, problem = score_metrics(cells, aggregates.ranks.get(version), job.positive_label or "")
             if problem:
                 problems.append(Problem(f"job {job.name!r} version {version!r}", problem))
-        versions.append(version_result(source, window, version, cells, aggregates.totals.get(version, 0), scores))
+        versions.append(version_result(source, window, version, cells, aggregates.totals.get(version, 0), scores,
+                                       latency.get(version)))
 
     if job.drift is not None:
         drift_reports, drift_problems = evaluate_drift(source, window, [v.model_version for v in versions])
@@ -69,6 +75,7 @@ def evaluate_job(
         started_at=started_at,
         duration_seconds=clock() - started,
         problems=problems,
+        schedule_interval_seconds=schedule_interval(job.schedule, window.evaluated_at).total_seconds(),
     )
 
 
@@ -79,6 +86,7 @@ def version_result(
     cells: Iterable[ConfusionCell],
     predictions_total: int,
     scores: ScoreMetrics | None,
+    latency: LatencyHistogram | None = None,
 ) -> VersionResult:
     """A version's record from its confusion cells (cells with no label are unlabelled predictions)."""
     job = source.job
@@ -101,6 +109,7 @@ def version_result(
         label_coverage=label_coverage(labeled, window_predictions),
         scores=scores,
         positive_label=job.positive_label,
+        latency=latency,
     )
 
 

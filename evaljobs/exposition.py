@@ -50,6 +50,7 @@ FAMILIES: dict[str, str] = {
     "model_drift_threshold": "Threshold of the method that decides a feature's drift (p-value for tests, distance otherwise).",
     "model_drift_reference_predictions": "Rows in the drift reference; the reference label says which kind it is.",
     "model_feature_null_ratio": "NULL values of a feature among the version's predictions in the window.",
+    "evaljobs_schedule_interval_seconds": "Longest gap between two scheduled runs of the job (alert at twice it).",
 }
 
 #: Functions that add families for a version (drift, latency, ...): a new metric source is one
@@ -145,6 +146,7 @@ def health_families(job: JobResult, success_timestamp: float) -> list[Metric]:
             _gauge("evaljobs_run_duration_seconds", job.duration_seconds),
             _gauge("evaljobs_window_start_timestamp_seconds", job.window.start.timestamp()),
             _gauge("evaljobs_window_end_timestamp_seconds", job.window.end.timestamp()),
+            _gauge("evaljobs_schedule_interval_seconds", job.schedule_interval_seconds),
         ) if f is not None
     ]
 
@@ -212,3 +214,11 @@ def merged(families: Iterable[Metric]) -> list[Metric]:
             by_name[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
         by_name[family.name].samples.extend(family.samples)
     return list(by_name.values())
+
+
+# ---- latency histogram (evaljobs/latency.py) --------------------------------------------------
+# Imported here, at the end, so that every sink that renders families gets the histogram.
+from . import latency as _latency  # noqa: E402
+
+FAMILIES.update(_latency.FAMILIES)
+VERSION_EXTENSIONS.append(_latency.latency_families)

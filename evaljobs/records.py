@@ -25,6 +25,36 @@ class ScoreMetrics:
 
 
 @dataclass(frozen=True)
+class LatencyHistogram:
+    """The window's ``latency_seconds`` of one version as a histogram (see ``evaljobs/latency.py``).
+
+    ``cumulative_counts[i]`` counts latencies ``<= bounds[i]``; ``count`` is the +Inf bucket.
+    Predictions whose latency is NULL are in ``missing`` only.
+    """
+
+    bounds: tuple[float, ...]
+    cumulative_counts: tuple[int, ...]
+    count: int
+    sum_seconds: float
+    missing: int
+
+    @property
+    def mean_seconds(self) -> float | None:
+        """Total time / measured predictions; None when nothing was measured."""
+        return self.sum_seconds / self.count if self.count else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "sum_seconds": self.sum_seconds,
+            "mean_seconds": self.mean_seconds,
+            "missing": self.missing,
+            "buckets": [{"le": le, "count": n} for le, n in zip(self.bounds, self.cumulative_counts)]
+            + [{"le": "+Inf", "count": self.count}],
+        }
+
+
+@dataclass(frozen=True)
 class Problem:
     """Something that kept part of a job from being evaluated; the rest still ran."""
 
@@ -53,6 +83,7 @@ class VersionResult:
     scores: ScoreMetrics | None = None
     positive_label: str | None = None
     drift: DriftReport | None = None
+    latency: LatencyHistogram | None = None
 
     @property
     def grouping_key(self) -> dict[str, str]:
@@ -93,6 +124,8 @@ class VersionResult:
             out["brier_score"] = self.scores.brier_score
         if self.drift:
             out["drift"] = self.drift.to_dict()
+        if self.latency:
+            out["latency"] = self.latency.to_dict()
         return out
 
 
@@ -109,6 +142,8 @@ class JobResult:
     started_at: datetime
     duration_seconds: float
     problems: list[Problem] = field(default_factory=list)
+    #: Longest gap between two scheduled runs of the job (for the staleness alert).
+    schedule_interval_seconds: float | None = None
 
     @property
     def partial(self) -> bool:

@@ -16,17 +16,23 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
 def table(jobs: Iterable[JobResult]) -> str:
     """A fixed-width results table: one row per version, then drift, then job-level notes."""
     jobs = list(jobs)
     header = ("job", "version", "window (UTC)", "preds", "labelled", "coverage",
-              "accuracy", "macro F1", "ROC AUC")
+              "accuracy", "macro F1", "ROC AUC", "avg latency")
     rows: list[Sequence[str]] = []
     notes: list[str] = []
     for job in jobs:
         span = f"{job.window.start:%Y-%m-%d %H:%M} .. {job.window.end:%Y-%m-%d %H:%M}"
         if not job.versions:
-            rows.append((job.job, "(none)", span, "0", "0", "-", "-", "-", "-"))
+            rows.append((job.job, "(none)", span, "0", "0", "-", "-", "-", "-", "-"))
         for v in job.versions:
             m = v.metrics
             rows.append((
@@ -39,12 +45,13 @@ def table(jobs: Iterable[JobResult]) -> str:
                 _num(m.accuracy if m else None),
                 _num(m.macro.f1 if m else None),
                 _num(v.scores.roc_auc if v.scores else None),
+                _seconds(v.latency.mean_seconds if v.latency else None),
             ))
         if job.orphan_labels:
             notes.append(f"{job.job}: {job.orphan_labels} label(s) for unknown prediction ids")
         notes.extend(f"{job.job}: {problem}" for problem in job.problems)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    numeric = {3, 4, 5, 6, 7, 8}
+    numeric = {3, 4, 5, 6, 7, 8, 9}
 
     def line(row: Sequence[str]) -> str:
         return "  ".join(str(c).rjust(w) if i in numeric else str(c).ljust(w)

@@ -59,3 +59,24 @@ def plan_window(
         evaluated_at=at,
         labels_as_of=as_utc(labels_as_of) if labels_as_of is not None else at,
     )
+
+
+def schedule_interval(cron: str, after: datetime, runs: int = 64) -> timedelta:
+    """The longest gap between consecutive runs of a 5-field UTC cron schedule.
+
+    Measured over the next ``runs`` runs after ``after``, so an irregular schedule (weekdays
+    only, say) reports its longest pause: a staleness alert at twice this never fires on a
+    planned weekend.
+    """
+    from apscheduler.triggers.cron import CronTrigger
+
+    trigger = CronTrigger.from_crontab(cron, timezone="UTC")
+    previous = trigger.get_next_fire_time(None, as_utc(after))
+    longest = timedelta(0)
+    for _ in range(runs):
+        following = trigger.get_next_fire_time(previous, previous)
+        if following is None:
+            break
+        longest = max(longest, following - previous)
+        previous = following
+    return longest

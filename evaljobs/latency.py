@@ -1,0 +1,97 @@
+"""Inference latency per model version and window: a histogram counted in the database.
+
+``sql/latency_histogram.sql`` returns, per version, one cumulative count per bucket bound
+(one GROUP BY over the window's predictions), the sum and count of ``latency_seconds`` and
+the number of NULLs. This module turns those rows into records and the records into the
+``model_inference_latency_seconds`` histogram family.
+
+The histogram is the *window's*: ``_bucket``, ``_count`` and ``_sum`` describe the
+predictions of the evaluated window and are replaced at each run, like every other window
+metric. So PromQL uses them without ``rate()``: the average latency is ``_sum / _count`` and
+p95 is ``histogram_quantile(0.95, ..._bucket)`` directly. Throughput comes from the
+cumulative counter ``model_predictions_total``, not from ``_count``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
+
+from .records import LatencyHistogram, Problem, VersionResult
+from .sources import JobSource
+from .windows import Window
+
+#: The families this module adds to every version's group (merged into ``exposition.FAMILIES``).
+FAMILIES: dict[str, str] = {
+    "model_inference_latency_seconds": (
+        "Time the model took per prediction, over the predictions of the evaluated window "
+        "(the window's histogram, replaced at each run: use it without rate())."
+    ),
+    "model_inference_latency_missing_predictions": (
+        "Predictions in the window without a latency (NULL), left out of the latency histogram."
+    ),
+}
+
+
+def bucket_columns(bound_count: int) -> str:
+    """The ``{bucket_counts}`` slot: one cumulative count per bound, as bound parameters."""
+    return ",\n    ".join(
+        f"COUNT(CASE WHEN latency_seconds <= :le_{i} THEN 1 END) AS le_{i}" for i in range(bound_count)
+    )
+
+
+def latency_histograms(source: JobSource, window: Window) -> tuple[dict[str, LatencyHistogram], list[Problem]]:
+    """Per-version latency histograms of ``window``, and problems for versions with invalid latencies.
+
+    Needs the job's latency column (``"latency_seconds" in source.available_optional``).
+    A version whose latencies are negative or not finite gets a problem and no histogram:
+    a bucket count built on them would be wrong without saying so.
+    """
+    job = source.job
+    bounds = tuple(job.latency_buckets)
+    params = source.window_params(window) | {f"le_{i}": bound for i, bound in enumerate(bounds)}
+    rows = source.query("latency_histogram", params, {"bucket_counts": bucket_columns(len(bounds))})
+    histograms: dict[str, LatencyHistogram] = {}
+    problems: list[Problem] = []
+    for row in rows:
+        low, high = _float(row.min_latency), _float(row.max_latency)
+        if low is not None and (low < 0 or not math.isfinite(low) or not math.isfinite(high)):
+            problems.append(Problem(
+                f"job {job.name!r} version {row.model_version!r}",
+                f"latency_seconds ranges from {low:g} to {high:g}: negative or non-finite latencies make "
+                "the histogram meaningless, so model_inference_latency_seconds was not published; "
+                "fix the rows or set columns.latency_seconds: null",
+            ))
+            continue
+        mapping = row._mapping
+        histograms[row.model_version] = LatencyHistogram(
+            bounds=bounds,
+            cumulative_counts=tuple(int(mapping[f"le_{i}"]) for i in range(len(bounds))),
+            count=int(row.observed),
+            sum_seconds=float(row.latency_sum or 0.0),
+            missing=int(row.predictions) - int(row.observed),
+        )
+    return histograms, problems
+
+
+def latency_families(result: VersionResult) -> Iterable[Metric]:
+    """The ``model_inference_latency_seconds`` histogram of one version (nothing without a latency column)."""
+    latency = result.latency
+    if latency is None:
+        return []
+    name = "model_inference_latency_seconds"
+    histogram = HistogramMetricFamily(name, FAMILIES[name])
+    buckets = [(floatToGoString(le), float(n)) for le, n in zip(latency.bounds, latency.cumulative_counts)]
+    buckets.append(("+Inf", float(latency.count)))
+    histogram.add_metric([], buckets, sum_value=latency.sum_seconds)
+    missing = GaugeMetricFamily("model_inference_latency_missing_predictions",
+                                FAMILIES["model_inference_latency_missing_predictions"])
+    missing.add_metric([], float(latency.missing))
+    return [histogram, missing]
+
+
+def _float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
