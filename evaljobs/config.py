@@ -210,12 +210,12 @@ class Job(_Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
+        from .windows import cron_trigger
 
         if len(value.split()) != 5:
             raise ValueError(f"schedule {value!r} is not a 5-field cron expression (e.g. '15 * * * *')")
         try:
-            CronTrigger.from_crontab(value, timezone="UTC")
+            cron_trigger(value)  # crontab(5) semantics, which APScheduler's from_crontab lacks
         except ValueError as exc:
             raise ValueError(f"schedule {value!r} is not valid cron: {exc}") from None
         return value

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.base import BaseTrigger
 
 
 @dataclass(frozen=True)
@@ -68,12 +68,73 @@ def plan_window(
 
 
 # ---- schedule fire times (scheduler, catch-up and backfill) ---------------------------------
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _weekday(token: str) -> int:
+    text = token.strip().lower()
+    if text in _WEEKDAYS:
+        return _WEEKDAYS.index(text)
+    if text.isdigit() and 0 <= int(text) <= 7:
+        return int(text) % 7
+    raise ValueError(f"day of week {token!r} is not 0-7 or sun-sat")
+
+
+def standard_day_of_week(field: str) -> str:
+    """A crontab day-of-week field (0 or 7 = Sunday) as APScheduler weekday names.
+
+    APScheduler 3 numbers weekdays from Monday (apscheduler issue #455), so ``1-5`` given to
+    ``CronTrigger.from_crontab`` would mean Tuesday to Saturday. The field is expanded to the
+    days it means in crontab(5) and written as names, which APScheduler reads unambiguously.
+    """
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for part in field.split(","):
+        base, _, step_text = part.partition("/")
+        step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else None
+        if step_text and step is None:
+            raise ValueError(f"day of week step {step_text!r} is not a positive number")
+        if base == "*":
+            low, high = 0, 6
+        elif "-" in base:
+            first, last = base.split("-", 1)
+            low, high = _weekday(first), _weekday(last)
+            if last.strip() == "7":
+                high = 7
+            if high < low:
+                raise ValueError(f"day of week range {base!r} runs backwards")
+        else:
+            low = _weekday(base)
+            high = 6 if step else low
+        days.update(day % 7 for day in range(low, high + 1, step or 1))
+    return ",".join(_WEEKDAYS[day] for day in sorted(days))
+
+
 @lru_cache(maxsize=256)
-def cron_trigger(schedule: str) -> "CronTrigger":
-    """APScheduler's trigger for a 5-field cron expression, in UTC."""
+def cron_trigger(schedule: str) -> "BaseTrigger":
+    """An APScheduler trigger for a 5-field crontab(5) expression, in UTC.
+
+    Two crontab rules APScheduler's ``from_crontab`` does not follow are applied: weekdays
+    are numbered from Sunday (0 or 7), and when both day of month and day of week are
+    restricted, a day matching either fires (an OR of two triggers).
+    """
+    from apscheduler.triggers.combining import OrTrigger
     from apscheduler.triggers.cron import CronTrigger
 
-    return CronTrigger.from_crontab(schedule, timezone=timezone.utc)
+    fields = schedule.split()
+    if len(fields) != 5:
+        raise ValueError(f"{schedule!r} is not a 5-field cron expression (e.g. '15 * * * *')")
+    minute, hour, day, month, day_of_week = fields
+    weekdays = standard_day_of_week(day_of_week)
+
+    def trigger(day: str, day_of_week: str) -> CronTrigger:
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=day_of_week,
+                           timezone=timezone.utc)
+
+    if day != "*" and day_of_week != "*":
+        return OrTrigger([trigger(day, "*"), trigger("*", weekdays)])
+    return trigger(day, weekdays)
 
 
 def fire_times(schedule: str, start: datetime, end: datetime) -> Iterator[datetime]:
