@@ -143,8 +143,8 @@ class Scheduler:
         candidates = catch_up_candidates(job.schedule, now, self.catch_up_of(job), fired)
         span = candidates + ([fired] if fired is not None else [])
         done = self.runs.store.done_fire_times(job.name, min(span), max(span)) if span else set()
-        last_done, rows = self.runs.store.history(job.name)
-        return plan_due(job.schedule, now, self.catch_up_of(job), fired, done, last_done, rows > 0)
+        last_done, has_history = self.runs.store.history(job.name)
+        return plan_due(job.schedule, now, self.catch_up_of(job), fired, done, last_done, has_history)
 
     def run_due(self, job: Job, now: datetime, fired: datetime | None) -> None:
         """Push what is pending, then evaluate every due window of ``job``, oldest first."""

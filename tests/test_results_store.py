@@ -219,13 +219,13 @@ def test_the_result_is_written_in_one_transaction(store, engine) -> None:
 
 # ---- the scheduler's questions ----------------------------------------------------------------------
 def test_done_fire_times_and_history(store, engine) -> None:
-    assert store.history(JOB.name) == (None, 0)
+    assert store.history(JOB.name) == (None, False)
     run_once(store, engine, at=AT)
     run_once(store, engine, at=AT + timedelta(days=1))
     claim(store, window_at(AT + timedelta(days=2)))  # running: not done
     assert store.done_fire_times(JOB.name, AT, AT + timedelta(days=5)) == {AT, AT + timedelta(days=1)}
     assert store.done_fire_times(JOB.name, AT + timedelta(hours=1), AT + timedelta(days=5)) == {AT + timedelta(days=1)}
-    assert store.history(JOB.name) == (AT + timedelta(days=1), 3)
+    assert store.history(JOB.name) == (AT + timedelta(days=1), True)
 
 
 # ---- push retry ----------------------------------------------------------------------------------

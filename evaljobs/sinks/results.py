@@ -152,6 +152,7 @@ class ResultsStore:
             "schema_version": quote(SCHEMA_VERSION_TABLE),
             "results_by_time": quote(f"{RESULTS_TABLE}_by_time"),
             "results_by_push": quote(f"{RESULTS_TABLE}_by_push"),
+            "results_by_window": quote(f"{RESULTS_TABLE}_by_window"),
         }
 
     def _statement(self, name: str) -> sa.TextClause:
@@ -336,11 +337,11 @@ class ResultsStore:
         with self._transaction("reading finished windows") as conn:
             return {_as_datetime(row.evaluated_at) for row in conn.execute(self._statement("done_fire_times"), params)}
 
-    def history(self, job: str) -> tuple[datetime | None, int]:
-        """``(latest finished evaluation time, number of windows with a row)`` of a job."""
+    def history(self, job: str) -> tuple[datetime | None, bool]:
+        """``(latest finished evaluation time, whether the job has any row)``."""
         with self._transaction("reading a job's history") as conn:
             row = conn.execute(self._statement("job_history"), {"job": job}).one()
-        return _as_datetime(row.last_done), int(row.job_rows)
+        return _as_datetime(row.last_done), row.last_any is not None
 
     # ---- pushes -----------------------------------------------------------------------------
     def push_pending(self, job: str, push: Callable[[dict[str, str], list[Metric]], None],

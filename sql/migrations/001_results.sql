@@ -34,9 +34,11 @@ CREATE TABLE IF NOT EXISTS {results} (
     error                TEXT,                           -- why a failed run failed, or its problems
     result               TEXT,                           -- JSON: the record's to_dict()
     exposition           TEXT,                           -- the group's metrics (Prometheus text), as pushed
-    PRIMARY KEY (job, row_kind, model_version, window_start, window_end)
+    -- window_end before window_start: "a newer window of this group" is a range of the key.
+    PRIMARY KEY (job, row_kind, model_version, window_end, window_start)
 );
 
--- The scheduler's "which windows are done" and the push retry look a job's rows up by these.
+-- The scheduler's "which windows are done", the push retry's pending rows, and a window's rows.
 CREATE INDEX IF NOT EXISTS {results_by_time} ON {results} (job, row_kind, evaluated_at);
-CREATE INDEX IF NOT EXISTS {results_by_push} ON {results} (job, push_status)
+CREATE INDEX IF NOT EXISTS {results_by_push} ON {results} (job, push_status);
+CREATE INDEX IF NOT EXISTS {results_by_window} ON {results} (job, window_end, window_start, row_kind)

@@ -1,6 +1,9 @@
--- The latest finished evaluation time of a job, and whether it has any row at all.
+-- A job's latest finished evaluation time, and its latest evaluation time of any status (NULL:
+-- the job has no row): each one backward step of the (job, row_kind, evaluated_at) index.
 SELECT
-    MAX(CASE WHEN status IN ('ok', 'partial', 'empty') THEN evaluated_at END) AS last_done,
-    COUNT(*) AS job_rows
-FROM {results}
-WHERE job = :job AND row_kind = 'job'
+    (SELECT evaluated_at FROM {results}
+     WHERE job = :job AND row_kind = 'job' AND status IN ('ok', 'partial', 'empty')
+     ORDER BY evaluated_at DESC LIMIT 1) AS last_done,
+    (SELECT evaluated_at FROM {results}
+     WHERE job = :job AND row_kind = 'job'
+     ORDER BY evaluated_at DESC LIMIT 1) AS last_any
