@@ -32,7 +32,7 @@ from .records import JobResult
 from .runner import Runner
 from .sinks import textfile
 from .sinks.pushgateway import PushgatewaySink
-from .windows import parse_timestamp
+from .windows import latest_fire_time, parse_timestamp
 
 log = logging.getLogger("evaljobs")
 
@@ -160,12 +160,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         for job in jobs:
             try:
                 if runs is None:
-                    results.append(runner.evaluate(job, at))
+                    results.append(runner.evaluate(job, job_at(job, args.at, at)))
                     continue
                 if sink is not None:
                     # What earlier runs could not push goes first; a failure is reported after this run's push.
                     push_or_log(runs, job, level=logging.DEBUG)
-                outcome = runs.evaluate(job, runner.window(job, at), origin="run", replace=True, push=True)
+                outcome = runs.evaluate(job, runner.window(job, job_at(job, args.at, at)), origin="run",
+                                        replace=True, push=True)
                 if outcome.result is None:
                     notes.append(outcome.describe())
                 else:
@@ -199,6 +200,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if any(r.partial for r in results):
         return EXIT_PARTIAL
     return EXIT_OK
+
+
+def job_at(job: Job, given: datetime | None, now: datetime) -> datetime:
+    """The evaluation time of a run: ``--at`` as given, else the job's latest schedule fire time.
+
+    Aligning to the schedule makes ``run`` from cron evaluate the same window (the same
+    results-store key) as the scheduler would for that fire, so their claims meet.
+    """
+    if given is not None:
+        return given
+    return latest_fire_time(job.schedule, now) or now
 
 
 def _print_results(results: list[JobResult], output: str, pushed_to: str | None) -> None:

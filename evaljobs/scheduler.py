@@ -9,8 +9,8 @@ What the scheduler adds is what a results table makes possible:
   window already finished is not evaluated again.
 - **Catch-up.** At start, and at every fire, a job looks back over its recent fire times
   (``catch_up``: a number of windows and/or an age) and evaluates those without a finished
-  result -- downtime, or a run that failed. A job with no result at all starts fresh; gaps
-  older than the limit are logged and left to ``evaljobs backfill``.
+  result -- downtime, or a run that failed. A job with no result at all evaluates only its
+  latest window; gaps older than the limit are logged and left to ``evaljobs backfill``.
 - **Push retry.** Every run first pushes what earlier runs could not (see
   :meth:`evaljobs.sinks.results.ResultsStore.push_pending`).
 - **Clean stop.** SIGTERM or SIGINT stops new work; a running evaluation may finish within
@@ -86,11 +86,14 @@ def plan_due(schedule: str, now: datetime, catch_up: CatchUp, fired: datetime | 
 
     ``done`` holds the finished fire times among the candidates; ``last_done`` is the job's
     latest finished one and ``has_history`` whether it has any row. A job without history
-    evaluates only ``fired``: catch-up is for downtime, and a new job's past is a backfill.
+    evaluates only its current window (``fired``, or at start the newest candidate): catch-up
+    is for downtime, and a new job's past is a backfill.
     """
     candidates = catch_up_candidates(schedule, now, catch_up, fired)
     if not has_history:
-        return DuePlan([fired] if fired is not None else [], candidates, no_history=True)
+        # A new job: its current window (the fire, or at start the newest one), no history.
+        first = [fired] if fired is not None else candidates[:1]
+        return DuePlan(first, candidates, no_history=True)
     due = sorted(c for c in candidates if c not in done)
     if fired is not None and fired not in done:
         due.append(fired)
@@ -151,7 +154,8 @@ class Scheduler:
         push_or_log(self.runs, job)
         plan = self.plan(job, now, fired)
         if plan.no_history and fired is None:
-            log.info("job %s has no results yet: nothing to catch up (evaljobs backfill fills past windows)", job.name)
+            log.info("job %s has no results yet: evaluating its latest window only (evaljobs backfill fills "
+                     "past windows)", job.name)
         if plan.beyond_range:
             start, end = plan.beyond_range
             log.warning("job %s: %d missed window(s) older than its catch-up limit are left out; "

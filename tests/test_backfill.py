@@ -61,7 +61,8 @@ def test_backfill_stores_every_window_and_never_touches_the_pushgateway(db_url, 
     live = {s.labels["model_version"]: s.value for s in samples(f"{pushgateway.url}/metrics", "model_accuracy_ratio")}
     capsys.readouterr()
 
-    start, end = demo_now - timedelta(days=2), demo_now - timedelta(hours=4)
+    # Up to, not including, the live run's window (the latest fire, less than 6 hours ago).
+    start, end = demo_now - timedelta(days=2), demo_now - timedelta(hours=6)
     target = tmp_path / "history.om"
     code = cli.main(["backfill", "fraud-6h", "--config", str(config), "--from", iso(start), "--to", iso(end),
                      "--openmetrics", str(target)])
@@ -86,6 +87,8 @@ def test_backfill_stores_every_window_and_never_touches_the_pushgateway(db_url, 
     assert cli.main(["backfill", "fraud-6h", "--config", str(config), "--from", iso(start), "--to", iso(end)]) == 0
     again = [r for r in stored(db_url) if r["origin"] == "backfill"]
     assert len(again) == len(rows) and {r["evaluations"] for r in again if r["row_kind"] == "job"} == {2}
+    [live] = [r for r in stored(db_url) if r["origin"] == "run" and r["row_kind"] == "job"]
+    assert live["push_status"] == "pushed" and live["evaluations"] == 1
 
 
 def test_the_openmetrics_file_is_what_promtool_needs(sqlite_url, tmp_path, capsys, demo_now) -> None:

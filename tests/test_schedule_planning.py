@@ -49,9 +49,9 @@ def test_a_cron_fire_runs_its_window_and_retries_failed_ones() -> None:
     assert plan.due == [fired]
 
 
-def test_a_new_job_does_not_catch_up_and_a_done_window_is_not_repeated() -> None:
+def test_a_new_job_evaluates_its_latest_window_only_and_a_done_window_is_not_repeated() -> None:
     plan = plan_due(HOURLY, NOW, CatchUp(windows=3), None, done=set(), last_done=None, has_history=False)
-    assert plan.due == [] and plan.no_history
+    assert plan.due == [hours_before(0)] and plan.no_history
     plan = plan_due(HOURLY, NOW, CatchUp(windows=3), hours_before(0), done=set(), last_done=None, has_history=False)
     assert plan.due == [hours_before(0)]
     plan = plan_due(HOURLY, NOW, CatchUp(windows=3), hours_before(0), done={hours_before(0), hours_before(1)},
