@@ -151,6 +151,12 @@ class Results(_Strict):
     database: str | None = None
     claim_expiry: Duration = timedelta(hours=1)
 
+    @field_validator("database", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: Any) -> Any:
+        # ${EVALJOBS_RESULTS_URL:-} left empty means "the jobs' database".
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("claim_expiry")
     @classmethod
     def _expiry_positive(cls, value: timedelta) -> timedelta:
