@@ -112,7 +112,7 @@ def standard_day_of_week(field: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def cron_trigger(schedule: str) -> "BaseTrigger":
+def cron_trigger(schedule: str) -> BaseTrigger:
     """An APScheduler trigger for a 5-field crontab(5) expression, in UTC.
 
     Two crontab rules APScheduler's ``from_crontab`` does not follow are applied: weekdays

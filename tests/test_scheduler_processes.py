@@ -7,6 +7,7 @@ runs really overlap and a signal really arrives mid-run. Schedules are real cron
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -218,7 +219,7 @@ def test_sigterm_mid_run_leaves_no_half_written_result(postgres_url, pushgateway
         # The running evaluation finished and was written whole; nothing new was started.
         assert job_rows[window_start]["status"] == "ok"
         stored_versions = sorted(r["model_version"] for r in version_rows)
-        assert stored_versions == ["v1", "v2"] == sorted(__import__("json").loads(job_rows[window_start]["result"])["versions"])
+        assert stored_versions == ["v1", "v2"] == sorted(json.loads(job_rows[window_start]["result"])["versions"])
         assert "stopping: not starting job j" in text
         assert len(job_rows) == 2  # the seeded window and the one that finished
     else:
