@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import urllib.parse
@@ -13,6 +14,7 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from evaljobs import cli, demo, localservices
+from evaljobs.backfill import Progress
 from evaljobs.sinks.results import ResultsStore
 from evaljobs.sources import connect
 from evaljobs.windows import fire_times
@@ -191,3 +193,21 @@ def test_backfilled_history_reads_back_from_a_real_prometheus(sqlite_url, tmp_pa
         [count] = prometheus_query(prometheus.url, 'count_over_time(evaljobs_evaluated_versions{job="fraud-6h"}[4d])',
                                    end.timestamp())
         assert int(count["value"][1]) == windows
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
+    terminal, log = Terminal(), io.StringIO()
+    for stream in (terminal, log):
+        progress = Progress(4, "backfill j", stream=stream, width=8)
+        for done in range(1, 5):
+            progress.update(done, f"window {done} ok")
+        progress.close()
+    assert terminal.getvalue().count("\r") == 4 and "\n" not in terminal.getvalue()[:-1]
+    assert "\rbackfill j [####....] 2/4 eta" in terminal.getvalue()
+    assert "\rbackfill j [########] 4/4 eta 0s" in terminal.getvalue()
+    assert log.getvalue().splitlines() == [f"backfill j: {n}/4 window {n} ok" for n in range(1, 5)]

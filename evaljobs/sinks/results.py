@@ -186,23 +186,22 @@ class ResultsStore:
         """
         applied_now: list[str] = []
         stamp = now or datetime.now(timezone.utc)
-        ids = self.identifiers()
+        ids = self.identifiers()  # migrations are rendered with the same quoted names
         with connection(self.engine, "results store: creating or upgrading its tables") as conn:
             if self.dialect == "sqlite":
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
                 conn.begin()
                 if self.dialect == "postgresql":
-                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
-            conn.execute(sa.text(sqlfiles.render("results/schema_version", ids)))
-            done = {row.version for row in conn.execute(sa.text(f"SELECT version FROM {ids['schema_version']}"))}
+                    conn.execute(self._statement("advisory_xact_lock"), {"key": _MIGRATION_LOCK_KEY})
+            conn.execute(self._statement("schema_version"))
+            done = {row.version for row in conn.execute(self._statement("applied_migrations"))}
             for version, name in migrations():
                 if version in done:
                     continue
                 for statement in _split(sqlfiles.render(f"migrations/{name}", ids)):
                     conn.execute(sa.text(statement))
-                conn.execute(sa.text(f"INSERT INTO {ids['schema_version']} (version, name, applied_at) "
-                                     "VALUES (:version, :name, :applied_at)"),
+                conn.execute(self._statement("record_migration"),
                              {"version": version, "name": name, "applied_at": self._t(stamp)})
                 applied_now.append(name)
             conn.commit()
@@ -212,8 +211,7 @@ class ResultsStore:
         """The applied migration versions, ascending."""
         self.ensure_schema()
         with connection(self.engine, "results store: reading its schema version") as conn:
-            rows = conn.execute(sa.text(f"SELECT version FROM {self.identifiers()['schema_version']} ORDER BY version"))
-            return [int(r.version) for r in rows]
+            return [int(r.version) for r in conn.execute(self._statement("applied_migrations"))]
 
     # ---- claims -----------------------------------------------------------------------------
     def claim(self, job: str, model: str, window: Window, origin: str, now: datetime,
@@ -393,12 +391,12 @@ class ResultsStore:
             if self.dialect == "postgresql":
                 key = int.from_bytes(hashlib.sha256(f"evaljobs-push:{job}".encode()).digest()[:8], "big", signed=True)
                 with connection(self.engine, "results store: locking pushes") as conn:
-                    conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+                    conn.execute(self._statement("advisory_lock"), {"key": key})
                     conn.commit()
                     try:
                         yield
                     finally:
-                        conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                        conn.execute(self._statement("advisory_unlock"), {"key": key})
                         conn.commit()
             elif self.dialect == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
                 # SQLite lives on one host: a lock file beside the database serialises processes.
@@ -416,12 +414,8 @@ class ResultsStore:
     def rows(self, job: str | None = None) -> list[dict[str, Any]]:
         """Every row (of one job), oldest window first: for ``evaljobs results`` and the tests."""
         self.ensure_schema()
-        table = self.identifiers()["results"]
-        where = "WHERE job = :job " if job else ""
         with connection(self.engine, "results store: reading results") as conn:
-            result = conn.execute(sa.text(f"SELECT * FROM {table} {where}"
-                                          "ORDER BY job, window_end, window_start, row_kind, model_version"),
-                                  {"job": job} if job else {})
+            result = conn.execute(self._statement("all_rows"), {"job": job})
             out = []
             for row in result.mappings():
                 item = dict(row)
