@@ -145,7 +145,7 @@ class Gate(_Strict):
     confidence: float = Field(0.95, gt=0, lt=1)
 
 
-class Results(_Strict):
+class ResultsSettings(_Strict):
     """The results store: table ``evaljobs_results`` in ``database`` (default: the config's)."""
 
     database: str | None = None
@@ -165,7 +165,7 @@ class Results(_Strict):
         return value
 
 
-class Scheduler(_Strict):
+class SchedulerSettings(_Strict):
     """Settings of ``evaljobs schedule``."""
 
     catch_up: CatchUp = Field(default_factory=lambda: CatchUp(windows=3))
@@ -255,8 +255,8 @@ class Config(_Strict):
     database: str = DEFAULT_DATABASE_URL
     pushgateway: Pushgateway | None = None
     jobs: list[Job]
-    results: Results = Field(default_factory=Results)
-    scheduler: Scheduler = Field(default_factory=Scheduler)
+    results: ResultsSettings = Field(default_factory=ResultsSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
     @field_validator("pushgateway", mode="before")
     @classmethod
