@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from . import report
 from .config import Config, Job, load_config
@@ -24,13 +24,15 @@ from .errors import (
     EXIT_PARTIAL,
     ConfigError,
     EvaljobsError,
+    SinkError,
     redact,
 )
+from .jobruns import JobRuns, open_store, push_or_log
 from .records import JobResult
 from .runner import Runner
 from .sinks import textfile
 from .sinks.pushgateway import PushgatewaySink
-from .windows import parse_timestamp
+from .windows import latest_fire_time, parse_timestamp
 
 log = logging.getLogger("evaljobs")
 
@@ -49,6 +51,16 @@ def _timestamp(text: str) -> datetime:
         return parse_timestamp(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
 
 
 def now_utc() -> datetime:
@@ -89,6 +101,34 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--now", type=_timestamp, help="end of the generated history (default: now)")
     demo.add_argument("--days", type=int, default=14, help="days of history (default 14)")
     demo.add_argument("--seed", type=int, default=7)
+
+    # ---- operations: scheduler, backfill, CI gate -----------------------------------------------
+    schedule = sub.add_parser("schedule", help="run every job on its cron schedule (long-running; SIGTERM stops it "
+                                               "cleanly)")
+    with_config(schedule)
+    schedule.add_argument("--catch-up-only", action="store_true",
+                          help="evaluate every job's missed windows (catch_up), push, and exit")
+    schedule.add_argument("--max-runs", type=_positive, metavar="N",
+                          help="stop after N scheduled runs, all jobs counted (catch-up runs at start not counted)")
+
+    backfill = sub.add_parser("backfill", help="evaluate every window of a past range into the results table and an "
+                                               "OpenMetrics file; never pushes")
+    backfill.add_argument("job", help="job name from the config")
+    with_config(backfill)
+    backfill.add_argument("--from", dest="start", type=_timestamp, required=True,
+                          help="first evaluation time, ISO 8601 (windows at the job's fire times in [from, to))")
+    backfill.add_argument("--to", dest="end", type=_timestamp, required=True, help="end of the range, ISO 8601")
+    backfill.add_argument("--openmetrics", metavar="FILE",
+                          help="also write the windows as OpenMetrics for promtool tsdb create-blocks-from openmetrics")
+
+    gate = sub.add_parser("gate", help="check a model version against the job's gate: thresholds; exit 1 on failure")
+    gate.add_argument("job", help="job name from the config")
+    with_config(gate)
+    gate.add_argument("--candidate", metavar="VERSION", help="version under test (default: the only one in the window)")
+    gate.add_argument("--baseline", metavar="VERSION", help="version to compare with (max_regression)")
+    gate.add_argument("--at", type=_timestamp, help="evaluation time, ISO 8601 (default: now)")
+    gate.add_argument("--markdown", metavar="FILE", help="write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
+    gate.add_argument("--junit", metavar="FILE", help="write JUnit XML, one test case per threshold")
     return parser
 
 
@@ -114,36 +154,70 @@ def cmd_run(args: argparse.Namespace) -> int:
     at = args.at or now_utc()
     results: list[JobResult] = []
     failures: list[str] = []
+    notes: list[str] = []
     with Runner(config) as runner:
+        # A dry run changes nothing anywhere; every other run is claimed and stored (results store).
+        runs = None if args.dry_run else JobRuns(runner, open_store(config, runner), sink)
         for job in jobs:
             try:
-                result = runner.evaluate(job, at)
-                log.info("job %s: window %s .. %s, %d version(s), %.2fs", result.job, result.window.start.isoformat(),
-                         result.window.end.isoformat(), len(result.versions), result.duration_seconds)
-                results.append(result)
+                if runs is None:
+                    results.append(_logged(runner.evaluate(job, job_at(job, args.at, at))))
+                    continue
+                if sink is not None:
+                    # What earlier runs could not push goes first; a failure is reported after this run's push.
+                    push_or_log(runs, job, level=logging.DEBUG)
+                outcome = runs.evaluate(job, runner.window(job, job_at(job, args.at, at)), origin="run",
+                                        replace=True, push=True)
+                if outcome.result is None:
+                    notes.append(outcome.describe())
+                else:
+                    results.append(_logged(outcome.result))
             except EvaljobsError as exc:
                 failures.append(str(exc))
                 if len(jobs) == 1 or isinstance(exc, ConfigError):
                     raise
 
-    _print_results(results, args.output, pushgateway=None if args.dry_run or sink is None else sink.url)
-    for failure in failures:
-        print(f"evaljobs: error: {failure}", file=sys.stderr)
-    if args.textfile:
-        path = textfile.write(args.textfile, results)
-        print(f"wrote metrics to {path}", file=sys.stderr)
-    if sink is not None and not args.dry_run:
-        for result in results:
-            groups = sink.push(result)
-            log.info("pushed %d group(s) of job %s to %s", groups, result.job, sink.url)
+        _print_results(results, args.output, pushgateway=None if args.dry_run or sink is None else sink.url)
+        for note in notes:
+            print(f"evaljobs: note: {note}", file=sys.stderr)
+        for failure in failures:
+            print(f"evaljobs: error: {failure}", file=sys.stderr)
+        if args.textfile:
+            path = textfile.write(args.textfile, results)
+            print(f"wrote metrics to {path}", file=sys.stderr)
+        push_failed = False
+        if runs is not None and sink is not None:
+            for job in jobs:
+                try:
+                    runs.push_pending(job)
+                except SinkError as exc:
+                    print(f"evaljobs: error: {exc}", file=sys.stderr)
+                    push_failed = True
     for result in results:
         for problem in result.problems:
             print(f"evaljobs: warning: {problem}", file=sys.stderr)
-    if failures:
+    if failures or push_failed:
         return EXIT_FAILED
     if any(r.partial for r in results):
         return EXIT_PARTIAL
     return EXIT_OK
+
+
+def _logged(result: JobResult) -> JobResult:
+    log.info("job %s: window %s .. %s, %d version(s), %.2fs", result.job, result.window.start.isoformat(),
+             result.window.end.isoformat(), len(result.versions), result.duration_seconds)
+    return result
+
+
+def job_at(job: Job, given: datetime | None, now: datetime) -> datetime:
+    """The evaluation time of a run: ``--at`` as given, else the job's latest schedule fire time.
+
+    Aligning to the schedule makes ``run`` from cron evaluate the same window (the same
+    results-store key) as the scheduler would for that fire, so their claims meet.
+    """
+    if given is not None:
+        return given
+    return latest_fire_time(job.schedule, now) or now
 
 
 def _print_results(results: list[JobResult], output: str, pushgateway: str | None) -> None:
@@ -172,6 +246,87 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     summary = demo.build(args.database, now=args.now or now_utc(), days=args.days, seed=args.seed)
     print(summary)
     return EXIT_OK
+
+
+# ---- operations: scheduler, backfill, CI gate ---------------------------------------------------
+def _report_progress(args: argparse.Namespace) -> None:
+    """Long-running commands say what they do (INFO) without --debug."""
+    logging.getLogger("evaljobs").setLevel(logging.DEBUG if args.debug else logging.INFO)
+
+
+@command("schedule")
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from .scheduler import Scheduler
+
+    config = load_config(args.config)
+    _report_progress(args)
+    sink = PushgatewaySink.from_config(config.pushgateway) if config.pushgateway else None
+    if sink is None:
+        log.warning("no pushgateway configured: results go to the results table only")
+    with Runner(config) as runner:
+        runs = JobRuns(runner, open_store(config, runner), sink)
+        runs.store.ensure_schema()
+        for job in config.jobs:  # a wrong table or column should stop the start, not every run
+            runner.source(job)
+        return Scheduler(config, runs, catch_up_only=args.catch_up_only, max_runs=args.max_runs).serve()
+
+
+#: Prometheus advises leaving the newest ~3 hours (the head block's span) to the live path.
+RECENT_FOR_BACKFILL = timedelta(hours=3)
+
+
+@command("backfill")
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from .backfill import Progress, backfill, plan_backfill
+    from .sinks import openmetrics
+
+    config = load_config(args.config)
+    job = config.job(args.job)
+    now = now_utc()  # labels as of now: a backfill uses every label known today
+    fires = plan_backfill(job, args.start, args.end, labels_as_of=now)
+    with Runner(config) as runner:
+        runs = JobRuns(runner, open_store(config, runner), sink=None)
+        report = backfill(runs, job, fires, labels_as_of=now,
+                          progress=lambda total: Progress(total, f"backfill {job.name}"))
+    if args.openmetrics:
+        path = openmetrics.write(args.openmetrics, report.results)
+        print(f"wrote {len(report.results)} window(s) as OpenMetrics to {path}", file=sys.stderr)
+        if any(fire > now - RECENT_FOR_BACKFILL for fire in report.fires):
+            print("evaljobs: warning: the range reaches into the last 3 hours, which Prometheus advises leaving to "
+                  "the live path (the head block); see README, Backfill", file=sys.stderr)
+    for failure in report.failures:
+        print(f"evaljobs: error: {failure}", file=sys.stderr)
+    counts = ", ".join(f"{report.count(s)} {s}" for s in ("ok", "partial", "empty", "failed", "skipped")
+                       if report.count(s))
+    print(f"backfilled job {job.name}: {len(report.fires)} window(s) at its fire times in "
+          f"[{args.start:%Y-%m-%dT%H:%M:%SZ}, {args.end:%Y-%m-%dT%H:%M:%SZ}), labels as of "
+          f"{now:%Y-%m-%dT%H:%M:%SZ}: {counts}; stored in the results table, nothing pushed")
+    if report.complete:
+        return EXIT_OK
+    return EXIT_PARTIAL if report.results else EXIT_FAILED
+
+
+@command("gate")
+def cmd_gate(args: argparse.Namespace) -> int:
+    from .gate import check_gate
+    from .sinks import gatereport
+
+    config = load_config(args.config)
+    job = config.job(args.job)
+    if job.gate is None:
+        raise ConfigError(f"job {job.name!r} has no gate: section",
+                          "add thresholds to the job, e.g. gate: {min_accuracy: 0.9} (see README, CI gate)")
+    started = time.monotonic()
+    with Runner(config) as runner:
+        result = runner.evaluate(job, args.at or now_utc())
+    report = check_gate(job.gate, result, args.candidate, args.baseline)
+    summary = gatereport.markdown(report)
+    print(summary, end="")
+    if args.markdown:
+        gatereport.write(args.markdown, summary, "Markdown summary", "--markdown")
+    if args.junit:
+        gatereport.write(args.junit, gatereport.junit(report, time.monotonic() - started), "JUnit report", "--junit")
+    return EXIT_OK if report.passed else EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -203,6 +203,110 @@ class Drift(_Strict):
         return self
 
 
+# ---- operations: results store, scheduler, CI gate (issue 4) ----------------------------------
+class CatchUp(_Strict):
+    """How many missed windows a scheduler evaluates after downtime: a count, an age, or both.
+
+    Written as ``catch_up: 3`` (the 3 newest missed windows), ``catch_up: 2d`` (every missed
+    window whose evaluation time is less than 2 days old) or ``{windows: 10, within: 2d}``
+    (both limits). ``0`` turns catch-up off. Older gaps are for ``evaljobs backfill``.
+    """
+
+    windows: int | None = Field(None, ge=0)
+    within: Duration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"catch_up must be a number of windows or a duration, not {value!r}")
+        if isinstance(value, int):
+            return {"windows": value}
+        if isinstance(value, (str, timedelta)):
+            return {"within": value}
+        return value
+
+    @model_validator(mode="after")
+    def _bounded(self) -> "CatchUp":
+        if self.windows is None and self.within is None:
+            raise ValueError("catch_up needs a limit: windows (e.g. 3) and/or within (e.g. 2d)")
+        return self
+
+
+class RecallThreshold(_Strict):
+    """``min_recall``: a number is the macro average; ``per_class`` sets classes one by one."""
+
+    macro: float | None = Field(None, ge=0, le=1)
+    per_class: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return {"macro": value}
+        if isinstance(value, dict) and isinstance(value.get("per_class"), dict):
+            # Class labels are text everywhere (see Job.positive_label).
+            value = {**value, "per_class": {str(k): v for k, v in value["per_class"].items()}}
+        return value
+
+
+class RegressionMargin(_Strict):
+    """``max_regression``: how much worse than the baseline the candidate may be (absolute).
+
+    A number applies to accuracy; ``recall`` applies to the recall of every class.
+    """
+
+    accuracy: float | None = Field(None, ge=0, le=1)
+    recall: float | None = Field(None, ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return {"accuracy": value}
+        return value
+
+
+class Gate(_Strict):
+    """Thresholds ``evaljobs gate`` checks (see README, "CI gate")."""
+
+    min_accuracy: float | None = Field(None, ge=0, le=1)
+    min_recall: RecallThreshold | None = None
+    min_labeled_predictions: int | None = Field(None, ge=0)
+    max_drift_psi: float | None = Field(None, ge=0)
+    max_regression: RegressionMargin | None = None
+    confidence: float = Field(0.95, gt=0, lt=1)
+
+
+class ResultsSettings(_Strict):
+    """The results store: table ``evaljobs_results`` in ``database`` (default: the config's)."""
+
+    database: str | None = None
+    claim_expiry: Duration = timedelta(hours=1)
+
+    @field_validator("database", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: Any) -> Any:
+        # ${EVALJOBS_RESULTS_URL:-} left empty means "the jobs' database".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("claim_expiry")
+    @classmethod
+    def _expiry_positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("claim_expiry must be longer than 0 (longer than your slowest run, e.g. 1h)")
+        return value
+
+
+class SchedulerSettings(_Strict):
+    """Settings of ``evaljobs schedule``."""
+
+    catch_up: CatchUp = Field(default_factory=lambda: CatchUp(windows=3))
+    misfire_grace_time: Duration = timedelta(minutes=5)
+    stop_timeout: Duration = timedelta(seconds=25)
+    max_parallel_jobs: int = Field(2, ge=1)
+
+
 class Job(_Strict):
     """One scheduled evaluation: a model, a task, a window and where the data is."""
 
@@ -216,6 +320,8 @@ class Job(_Strict):
     tables: Tables = Field(default_factory=Tables)
     columns: Columns = Field(default_factory=Columns)
     drift: Drift | None = None
+    catch_up: CatchUp | None = None
+    gate: Gate | None = None
 
     @field_validator("name")
     @classmethod
@@ -244,12 +350,12 @@ class Job(_Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
+        from .windows import cron_trigger
 
         if len(value.split()) != 5:
             raise ValueError(f"schedule {value!r} is not a 5-field cron expression (e.g. '15 * * * *')")
         try:
-            CronTrigger.from_crontab(value, timezone="UTC")
+            cron_trigger(value)  # crontab(5) semantics, which APScheduler's from_crontab lacks
         except ValueError as exc:
             raise ValueError(f"schedule {value!r} is not valid cron: {exc}") from None
         return value
@@ -311,6 +417,8 @@ class Config(_Strict):
     database: str = DEFAULT_DATABASE_URL
     pushgateway: Pushgateway | None = None
     jobs: list[Job]
+    results: ResultsSettings = Field(default_factory=ResultsSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
     @field_validator("pushgateway", mode="before")
     @classmethod

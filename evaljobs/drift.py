@@ -134,7 +134,9 @@ def ks_p_value(statistic: float, reference_values: int, current_values: int) -> 
     as ks_2samp does), else ``kstwo.sf(D, round(n*m/(n+m)))``.
     """
     from scipy import stats
-    from scipy.stats._stats_py import _attempt_exact_2kssamp  # the function ks_2samp itself calls
+    from scipy.stats._stats_py import (
+        _attempt_exact_2kssamp,  # the function ks_2samp itself calls
+    )
 
     n, m = reference_values, current_values
     if min(n, m) <= 0:

@@ -26,7 +26,14 @@ from .drift_sources import (
     NumericVersion,
     ReferenceRows,
 )
-from .records import DriftBucket, DriftReport, DriftStatistic, FeatureDrift, Problem, ReferenceSummary
+from .records import (
+    DriftBucket,
+    DriftReport,
+    DriftStatistic,
+    FeatureDrift,
+    Problem,
+    ReferenceSummary,
+)
 from .sources import JobSource
 from .windows import Window
 

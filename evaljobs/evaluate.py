@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from .drift_evaluate import evaluate_drift
+from .latency import latency_histograms
 from .metrics import (
     brier_score,
     classification_metrics,
@@ -20,7 +21,6 @@ from .metrics import (
     log_loss,
     roc_auc,
 )
-from .latency import latency_histograms
 from .records import JobResult, LatencyHistogram, Problem, ScoreMetrics, VersionResult
 from .sources import ConfusionCell, JobSource, RankCounts
 from .windows import Window, schedule_interval

@@ -8,8 +8,14 @@ All datetimes are timezone-aware UTC.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.base import BaseTrigger
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,106 @@ def plan_window(
     )
 
 
+# ---- schedule fire times (scheduler, catch-up and backfill) ---------------------------------
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _weekday(token: str) -> int:
+    text = token.strip().lower()
+    if text in _WEEKDAYS:
+        return _WEEKDAYS.index(text)
+    if text.isdigit() and 0 <= int(text) <= 7:
+        return int(text) % 7
+    raise ValueError(f"day of week {token!r} is not 0-7 or sun-sat")
+
+
+def standard_day_of_week(field: str) -> str:
+    """A crontab day-of-week field (0 or 7 = Sunday) as APScheduler weekday names.
+
+    APScheduler 3 numbers weekdays from Monday (apscheduler issue #455), so ``1-5`` given to
+    ``CronTrigger.from_crontab`` would mean Tuesday to Saturday. The field is expanded to the
+    days it means in crontab(5) and written as names, which APScheduler reads unambiguously.
+    """
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for part in field.split(","):
+        base, _, step_text = part.partition("/")
+        step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else None
+        if step_text and step is None:
+            raise ValueError(f"day of week step {step_text!r} is not a positive number")
+        if base == "*":
+            low, high = 0, 6
+        elif "-" in base:
+            first, last = base.split("-", 1)
+            low, high = _weekday(first), _weekday(last)
+            if last.strip() == "7":
+                high = 7
+            if high < low:
+                raise ValueError(f"day of week range {base!r} runs backwards")
+        else:
+            low = _weekday(base)
+            high = 6 if step else low
+        days.update(day % 7 for day in range(low, high + 1, step or 1))
+    return ",".join(_WEEKDAYS[day] for day in sorted(days))
+
+
+@lru_cache(maxsize=256)
+def cron_trigger(schedule: str) -> BaseTrigger:
+    """An APScheduler trigger for a 5-field crontab(5) expression, in UTC.
+
+    Two crontab rules APScheduler's ``from_crontab`` does not follow are applied: weekdays
+    are numbered from Sunday (0 or 7), and when both day of month and day of week are
+    restricted, a day matching either fires (an OR of two triggers).
+    """
+    from apscheduler.triggers.combining import OrTrigger
+    from apscheduler.triggers.cron import CronTrigger
+
+    fields = schedule.split()
+    if len(fields) != 5:
+        raise ValueError(f"{schedule!r} is not a 5-field cron expression (e.g. '15 * * * *')")
+    minute, hour, day, month, day_of_week = fields
+    weekdays = standard_day_of_week(day_of_week)
+
+    def trigger(day: str, day_of_week: str) -> CronTrigger:
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=day_of_week,
+                           timezone=timezone.utc)
+
+    if day != "*" and day_of_week != "*":
+        return OrTrigger([trigger(day, "*"), trigger("*", weekdays)])
+    return trigger(day, weekdays)
+
+
+def fire_times(schedule: str, start: datetime, end: datetime) -> Iterator[datetime]:
+    """The schedule's fire times in ``[start, end)``, oldest first."""
+    trigger = cron_trigger(schedule)
+    end = as_utc(end)
+    moment = trigger.get_next_fire_time(None, as_utc(start))
+    while moment is not None and moment < end:
+        yield moment.astimezone(timezone.utc)
+        # Cron fires on whole minutes, so the next one is at least a second later.
+        moment = trigger.get_next_fire_time(None, moment + timedelta(seconds=1))
+
+
+def previous_fire_time(schedule: str, before: datetime) -> datetime | None:
+    """The schedule's latest fire time strictly before ``before`` (None if none in ~5 years)."""
+    before = as_utc(before)
+    span = timedelta(minutes=1)
+    while span <= timedelta(days=5 * 366):
+        found = None
+        for moment in fire_times(schedule, before - span, before):
+            found = moment
+        if found is not None:
+            return found
+        span *= 2
+    return None
+
+
+def latest_fire_time(schedule: str, at: datetime) -> datetime | None:
+    """The schedule's latest fire time at or before ``at``."""
+    return previous_fire_time(schedule, as_utc(at) + timedelta(microseconds=1))
+
+
 def schedule_interval(cron: str, after: datetime, runs: int = 64) -> timedelta:
     """The longest gap between consecutive runs of a 5-field UTC cron schedule.
 
@@ -68,9 +174,8 @@ def schedule_interval(cron: str, after: datetime, runs: int = 64) -> timedelta:
     only, say) reports its longest pause: a staleness alert at twice this never fires on a
     planned weekend.
     """
-    from apscheduler.triggers.cron import CronTrigger
-
-    trigger = CronTrigger.from_crontab(cron, timezone="UTC")
+    # crontab(5) semantics (Sunday is 0 or 7; day-of-month OR day-of-week), see cron_trigger.
+    trigger = cron_trigger(cron)
     previous = trigger.get_next_fire_time(None, as_utc(after))
     longest = timedelta(0)
     for _ in range(runs):

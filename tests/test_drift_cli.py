@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from evaljobs import cli, demo
-from evaljobs.windows import parse_timestamp
 from evaljobs.errors import EXIT_PARTIAL, EXIT_USAGE
+from evaljobs.windows import parse_timestamp
 
 from .conftest import samples
 

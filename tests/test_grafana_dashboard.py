@@ -9,7 +9,12 @@ from pathlib import Path
 
 import yaml
 
-from .test_prometheus_rules import PUSHGATEWAY_SERIES, exposed_series, metric_names, rules
+from .test_prometheus_rules import (
+    PUSHGATEWAY_SERIES,
+    exposed_series,
+    metric_names,
+    rules,
+)
 
 GRAFANA_DIR = Path(__file__).resolve().parent.parent / "grafana"
 DASHBOARD = GRAFANA_DIR / "dashboards" / "evaljobs.json"

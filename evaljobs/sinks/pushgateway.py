@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from prometheus_client.core import Metric
 from prometheus_client.exposition import (
     basic_auth_handler,
     default_handler,
@@ -63,25 +64,29 @@ class PushgatewaySink:
         stamp = time.time() if success_timestamp is None else success_timestamp
         pushed = 0
         for grouping_key, families in exposition.groups(job, stamp):
-            try:
-                push_to_gateway(
-                    self.url,
-                    job=job.job,
-                    registry=exposition.registry_of(families),
-                    grouping_key=grouping_key,
-                    timeout=self.timeout_seconds,
-                    handler=self._handler(),
-                )
-            except urllib.error.HTTPError as exc:
-                body = exc.read().decode("utf-8", "replace").strip().splitlines()
-                detail = f"HTTP {exc.code}" + (f": {body[0]}" if body else "")
-                raise SinkError(f"Pushgateway {self.url} refused the push of job {job.job!r}: {detail}",
-                                "check the gateway's log; a metric of another type under the same name is refused") from None
-            except (urllib.error.URLError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                raise SinkError(
-                    f"cannot reach Pushgateway {self.url} for job {job.job!r}: {redact(str(reason))}",
-                    "check pushgateway.url and that the gateway is running, or use --dry-run",
-                ) from None
+            self.push_group(job.job, grouping_key, families)
             pushed += 1
         return pushed
+
+    def push_group(self, job: str, grouping_key: dict[str, str], families: list[Metric]) -> None:
+        """PUT one group ``{job, **grouping_key}`` holding exactly ``families``."""
+        try:
+            push_to_gateway(
+                self.url,
+                job=job,
+                registry=exposition.registry_of(families),
+                grouping_key=grouping_key,
+                timeout=self.timeout_seconds,
+                handler=self._handler(),
+            )
+        except urllib.error.HTTPError as exc:
+            body = exc.read().decode("utf-8", "replace").strip().splitlines()
+            detail = f"HTTP {exc.code}" + (f": {body[0]}" if body else "")
+            raise SinkError(f"Pushgateway {self.url} refused the push of job {job!r}: {detail}",
+                            "check the gateway's log; a metric of another type under the same name is refused") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise SinkError(
+                f"cannot reach Pushgateway {self.url} for job {job!r}: {redact(str(reason))}",
+                "check pushgateway.url and that the gateway is running, or use --dry-run",
+            ) from None

@@ -1,0 +1,165 @@
+"""One evaluation of one window, as ``run``, ``schedule`` and ``backfill`` all do it.
+
+claim the window in the results store -> :func:`evaljobs.evaluate.evaluate_job` -> write the
+result in one transaction -> (live runs) push what is pending. The commands differ only in which
+windows they ask for, whether a finished window is evaluated again (``replace``), and whether
+results go to the Pushgateway (``push``). Time comes from the injected clock, read here at the
+top of each step and passed down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .config import Config, Job
+from .errors import EvaljobsError, SinkError
+from .evaluate import evaluate_job
+from .records import JobResult
+from .runner import Runner
+from .sinks.pushgateway import PushgatewaySink
+from .sinks.results import Claim, Holder, PushReport, ResultsStore, job_status
+from .sources import connect
+from .windows import Window
+
+log = logging.getLogger("evaljobs.runs")
+
+
+def utc_now() -> datetime:
+    """The real time, in UTC (the default clock)."""
+    return datetime.now(timezone.utc)
+
+
+def describe_window(window: Window) -> str:
+    return f"{window.start:%Y-%m-%dT%H:%M:%SZ}..{window.end:%Y-%m-%dT%H:%M:%SZ}"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What became of one window: ``ok``, ``partial``, ``empty``, ``failed`` or ``skipped``."""
+
+    job: str
+    window: Window
+    status: str
+    result: JobResult | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    def describe(self) -> str:
+        what = f"job {self.job} window {describe_window(self.window)} (at {self.window.evaluated_at:%Y-%m-%dT%H:%M:%SZ})"
+        if self.status == "skipped":
+            return f"skipped {what}: {self.error}"
+        if self.status == "failed":
+            return f"failed {what} after {self.seconds:.2f}s: {self.error}"
+        result = self.result
+        versions = ", ".join(v.model_version for v in result.versions) if result else ""
+        predictions = sum(v.window_predictions for v in result.versions) if result else 0
+        return (f"evaluated {what} in {self.seconds:.2f}s: {self.status}, "
+                f"{len(result.versions) if result else 0} version(s) [{versions}], {predictions} prediction(s)")
+
+
+class JobRuns:
+    """Evaluates windows of a config's jobs into the results store, and pushes what is pending."""
+
+    def __init__(self, runner: Runner, store: ResultsStore, sink: PushgatewaySink | None,
+                 clock: Callable[[], datetime] = utc_now):
+        self.runner = runner
+        self.store = store
+        self.sink = sink
+        self.clock = clock
+        self._active: dict[int, Claim] = {}
+        self._lock = threading.Lock()
+
+    def evaluate(self, job: Job, window: Window, origin: str, replace: bool, push: bool,
+                 success_at: datetime | None = None) -> RunOutcome:
+        """Claim ``window`` of ``job``, evaluate it and store the result (see the module docstring).
+
+        A window another process holds (or, without ``replace``, one already finished) is
+        skipped. An EvaljobsError of the evaluation is recorded as a failed run and re-raised;
+        anything else (a stop, a bug) releases the claim and propagates. ``success_at`` is the
+        time the stored metrics call the last success (default: when the run finished; a
+        backfill passes the window's evaluation time).
+        """
+        claimed = self.store.claim(job.name, job.model, window, origin, self.clock(), replace)
+        if isinstance(claimed, Holder):
+            return RunOutcome(job.name, window, "skipped", error=claimed.describe())
+        started_at, started = self.clock(), time.monotonic()
+        with self._lock:
+            self._active[threading.get_ident()] = claimed
+        try:
+            try:
+                result = evaluate_job(self.runner.source(job), window)
+            except EvaljobsError as exc:
+                self.store.fail(claimed, str(exc), started_at, self.clock())
+                raise
+            except BaseException:
+                self.store.release(claimed)
+                raise
+            finished_at = self.clock()
+            self.store.finish(claimed, result, success_timestamp=(success_at or finished_at).timestamp(),
+                              finished_at=finished_at,
+                              push=push and self.sink is not None)
+        finally:
+            with self._lock:
+                self._active.pop(threading.get_ident(), None)
+        return RunOutcome(job.name, window, job_status(result), result=result, seconds=time.monotonic() - started)
+
+    def push_pending(self, job: Job) -> PushReport | None:
+        """Push the job's pending results (newest per group); None without a Pushgateway.
+
+        Raises SinkError when the gateway refuses or cannot be reached (results stay pending).
+        """
+        if self.sink is None:
+            return None
+        report = self.store.push_pending(job.name, lambda key, families: self.sink.push_group(job.name, key, families),
+                                         self.clock())
+        if report.pushed or report.superseded:
+            windows = sorted({f"{start:%Y-%m-%dT%H:%M:%SZ}..{end:%Y-%m-%dT%H:%M:%SZ}" for _, start, end in report.pushed})
+            log.info("pushed %d group(s) of job %s (window %s) to %s%s", len(report.pushed), job.name,
+                     ", ".join(windows) or "-", self.sink.url,
+                     f"; {report.superseded} older pending result(s) superseded" if report.superseded else "")
+        return report
+
+    def active_claims(self) -> list[Claim]:
+        """Claims held by evaluations running right now (in any thread)."""
+        with self._lock:
+            return list(self._active.values())
+
+    def abandon_active(self) -> list[Claim]:
+        """Release every claim of a running evaluation: for a stop that cannot wait for them.
+
+        Safe while the evaluation still runs: its final write matches on the claim and, the
+        claim gone, writes nothing.
+        """
+        abandoned = self.active_claims()
+        for claim in abandoned:
+            try:
+                self.store.release(claim)
+            except EvaljobsError as exc:
+                log.error("could not release the claim of job %s window %s: %s", claim.job,
+                          describe_window(claim.window), exc)
+        return abandoned
+
+
+def open_store(config: Config, runner: Runner) -> ResultsStore:
+    """The config's results store: ``results.database``, else the jobs' own database."""
+    settings = config.results
+    if settings.database is None or settings.database == config.database:
+        engine = runner.engine
+    else:
+        engine = connect(settings.database)
+    return ResultsStore(engine, settings.claim_expiry)
+
+
+def push_or_log(runs: JobRuns, job: Job, level: int = logging.ERROR) -> str | None:
+    """Push pending results of ``job``; logs (at ``level``) and returns the error instead of raising."""
+    try:
+        runs.push_pending(job)
+    except SinkError as exc:
+        log.log(level, "%s", exc)
+        return str(exc)
+    return None

@@ -1,0 +1,2 @@
+-- PostgreSQL only.
+SELECT pg_advisory_unlock(:key)
