@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from urllib.parse import urlsplit
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -26,7 +27,7 @@ from pydantic import (
 )
 
 from .durations import parse_duration
-from .errors import ConfigError
+from .errors import ConfigError, redact
 
 DEFAULT_DATABASE_URL = "sqlite:///evaljobs.db"
 #: prometheus_client's default histogram buckets: 5 ms to 10 s, with 1 s (the alert threshold) a bound.
@@ -408,6 +409,10 @@ class Pushgateway(_Strict):
     def _http_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError(f"pushgateway url {value!r} must start with http:// or https:// and name a host")
+        try:
+            urlsplit(value).port
+        except ValueError:
+            raise ValueError(f"pushgateway url {redact(value)!r} has an invalid port (1-65535)") from None
         return value.rstrip("/")
 
 

@@ -6,6 +6,7 @@ they differ only in which windows they ask for and where the records go.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -14,6 +15,8 @@ from datetime import datetime, timezone
 
 from .drift_evaluate import evaluate_drift
 from .latency import latency_histograms
+from .config import Job
+from .errors import SourceError
 from .metrics import (
     brier_score,
     classification_metrics,
@@ -41,6 +44,7 @@ def evaluate_job(
     has_score = "score" in source.available_optional
     scored_task = job.task == "binary" and has_score
     aggregates = source.window_aggregates(window, with_ranks=scored_task)
+    require_keys(job, aggregates.cells)
     cells_by_version: dict[str, list[ConfusionCell]] = defaultdict(list)
     for cell in aggregates.cells:
         cells_by_version[cell.model_version].append(cell)
@@ -113,6 +117,23 @@ def version_result(
     )
 
 
+def require_keys(job: Job, cells: Iterable[ConfusionCell]) -> None:
+    """Refuse a window where a prediction has no version or no predicted class.
+
+    Such rows cannot be grouped (an empty version would also merge into the job-level
+    Pushgateway group, whose model_version label is absent).
+    """
+    for column, values in (("model_version", [c.model_version for c in cells]),
+                           ("predicted_label", [c.predicted_label for c in cells])):
+        blank = sum(c.predictions for c, v in zip(cells, values) if v is None or v == "")
+        if blank:
+            raise SourceError(
+                f"job {job.name!r}: {blank} prediction(s) in the window have an empty or NULL "
+                f"{getattr(job.columns, column)!r} ({column})",
+                f"fill the column, or filter those rows out with a view and point tables.predictions at it",
+            )
+
+
 def score_metrics(
     cells: Iterable[ConfusionCell], ranks: RankCounts | None, positive_label: str
 ) -> tuple[ScoreMetrics, str | None]:
@@ -122,10 +143,23 @@ def score_metrics(
     auc = roc_auc(ranks.twice_u, ranks.positives, ranks.negatives) if ranks else None
     lows = [c.min_score for c in cells if c.min_score is not None]
     highs = [c.max_score for c in cells if c.max_score is not None]
+    # PostgreSQL stores NaN and sorts it above every number, so it surfaces in MIN or MAX.
+    if lows and not all(math.isfinite(x) for x in (*lows, *highs)):
+        problem = ("scores include NaN or infinite values: ROC AUC, log loss and Brier score were not "
+                   "computed; fix the score column")
+        return ScoreMetrics(scored, None, None, None), problem
     if lows and (min(lows) < 0 or max(highs) > 1):
         problem = (f"scores range from {min(lows):g} to {max(highs):g}, outside [0, 1]: "
                    "log loss and Brier score need probabilities and were not computed")
         return ScoreMetrics(scored, auc, None, None), problem
+    # Two or more classes and none of them the positive one is a misconfiguration (a window
+    # of negatives only is not): every row would silently count as a negative.
+    classes = {c.label for c in labelled} | {c.predicted_label for c in cells}
+    if labelled and len(classes) > 1 and positive_label not in classes:
+        problem = (f"positive_label {positive_label!r} occurs in no label or prediction "
+                   f"(classes: {', '.join(sorted(classes))}): score metrics were not computed; "
+                   "set positive_label to the class the score is the probability of")
+        return ScoreMetrics(scored, None, None, None), problem
     sum_log = 0.0
     sum_squared = 0.0
     for cell in labelled:

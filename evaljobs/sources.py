@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,9 +23,11 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 
 from . import sqlfiles
 from .config import Job
-from .errors import SourceError, redact
+from .errors import ConfigError, SourceError, redact
 from .metrics import LOG_LOSS_EPS
 from .windows import Window
+
+_SQLITE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?$")
 
 # Columns every job needs, and the optional ones it uses when present.
 _PREDICTION_COLUMNS = ("prediction_id", "model_name", "model_version", "predicted_at", "predicted_label")
@@ -41,8 +44,13 @@ def connect(url: str, create: bool = False) -> Engine:
     try:
         parsed = sa.engine.make_url(url)
     except ArgumentError:
-        raise SourceError(f"database URL {redact(url)!r} is not a valid SQLAlchemy URL",
+        raise ConfigError(f"database URL {redact(url)!r} is not a valid SQLAlchemy URL",
                           "use e.g. sqlite:///evaljobs.db or postgresql+psycopg://user@host/db") from None
+    if parsed.host and "@" in parsed.host:
+        # The URL was split at the password's own '@': the rest of it would be taken for the
+        # host name and printed in every connection error.
+        raise ConfigError("the database URL has an unescaped '@' in its user or password",
+                          "URL-encode it as %40 (e.g. postgresql+psycopg://bob:p%40ss@db/ml)")
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
             and not parsed.database.startswith("file:") and not create and not os.path.exists(parsed.database):
         raise SourceError(f"SQLite database file {parsed.database!r} does not exist",
@@ -167,7 +175,22 @@ class JobSource:
                 raise self._missing(self.job.tables.labels, key, name, found_labels)
         self.available_optional = frozenset(available & set(_OPTIONAL_PREDICTION_COLUMNS))
         self._identifiers = None
+        if self.engine.dialect.name == "sqlite":
+            self._check_sqlite_timestamps()
         self.schema_checked = True
+
+    def _check_sqlite_timestamps(self) -> None:
+        [row] = self.query("sqlite_time_extremes", {"model": self.job.model})
+        for key, value in row._mapping.items():
+            if value is None or (isinstance(value, str) and _SQLITE_TIMESTAMP.match(value)):
+                continue
+            table, column = ("predictions", "predicted_at") if "predicted" in key else ("labels", "labeled_at")
+            raise SourceError(
+                f"job {self.job.name!r}: {getattr(self.job.tables, table)}.{getattr(self.job.columns, column)} "
+                f"holds {value!r}, but on SQLite evaljobs compares timestamps as UTC text "
+                f"'YYYY-MM-DD HH:MM:SS[.ffffff]'",
+                "store them in that form, or map a view that converts them with datetime(...)",
+            )
 
     def ensure_schema(self) -> None:
         """Check the schema once per source (see :meth:`check_schema`)."""
@@ -204,6 +227,8 @@ class JobSource:
         if self._identifiers is None:
             cols = self.job.columns
             ids = {key: self.quote(getattr(cols, key)) for key in _PREDICTION_COLUMNS + _LABEL_COLUMNS}
+            ids["predicted_label_text"] = class_text(self.engine.dialect.name, f"p.{ids['predicted_label']}")
+            ids["label_text"] = class_text(self.engine.dialect.name, f"l.{ids['label']}")
             ids["predictions"] = self.quote(self.job.tables.predictions)
             ids["labels"] = self.quote(self.job.tables.labels)
             for key in _OPTIONAL_PREDICTION_COLUMNS:
@@ -280,6 +305,22 @@ class WindowAggregates:
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def class_text(dialect_name: str, column: str) -> str:
+    """SQL for a class label as text, the same for 1, 1.0 and '1' on every engine.
+
+    PostgreSQL writes a float 1.0 as '1'; SQLite and DuckDB write '1.0', which would never
+    match an integer prediction or ``positive_label: 1`` (a float label column is common: it
+    is what a pandas column with NaNs becomes).
+    """
+    if dialect_name == "sqlite":
+        return (f"CASE WHEN typeof({column}) = 'real' AND {column} = CAST({column} AS INTEGER) "
+                f"THEN CAST(CAST({column} AS INTEGER) AS VARCHAR) ELSE CAST({column} AS VARCHAR) END")
+    if dialect_name == "duckdb":
+        return (f"CASE WHEN typeof({column}) IN ('DOUBLE', 'FLOAT') AND {column} = TRY_CAST({column} AS BIGINT) "
+                f"THEN CAST(TRY_CAST({column} AS BIGINT) AS VARCHAR) ELSE CAST({column} AS VARCHAR) END")
+    return f"CAST({column} AS VARCHAR)"
 
 
 def bind_time(dialect_name: str, moment: datetime) -> Any:

@@ -45,9 +45,13 @@ def parse_timestamp(text: str) -> datetime:
     if cleaned.endswith(("Z", "z")):
         cleaned = cleaned[:-1] + "+00:00"
     try:
-        return as_utc(datetime.fromisoformat(cleaned))
-    except ValueError:
+        moment = as_utc(datetime.fromisoformat(cleaned))
+    except (ValueError, OverflowError):
         raise ValueError(f"invalid timestamp {text!r} (use ISO 8601, e.g. 2026-11-25T10:00:00Z)") from None
+    # Windows reach back by their length and delay: keep far from datetime's limits.
+    if not 1970 <= moment.year <= 9000:
+        raise ValueError(f"timestamp {text!r} is out of range (years 1970 to 9000)")
+    return moment
 
 
 def plan_window(

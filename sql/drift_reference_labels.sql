@@ -4,10 +4,10 @@ reference_rows AS (
     SELECT label AS value
     FROM (
         SELECT
-            CAST(l.{label} AS VARCHAR) AS label,
+            {label_text} AS label,
             ROW_NUMBER() OVER (
-                PARTITION BY p.{prediction_id}
-                ORDER BY l.{labeled_at} DESC, CAST(l.{label} AS VARCHAR) DESC
+                PARTITION BY p.{prediction_id}, p.{model_version}
+                ORDER BY l.{labeled_at} DESC, {label_text} DESC
             ) AS label_rank
         FROM {predictions} p
         JOIN {labels} l

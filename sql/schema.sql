@@ -3,14 +3,17 @@
 -- text in the form 'YYYY-MM-DD HH:MM:SS[.ffffff]', which is what SQLAlchemy writes.
 -- Feature columns are the user's own: add them to predictions (ALTER TABLE ... ADD COLUMN).
 
+-- A prediction is one (prediction_id, model_version): shadow and canary versions may score
+-- the same request, and a label for the request applies to each of them.
 CREATE TABLE IF NOT EXISTS predictions (
-    prediction_id    VARCHAR(64) PRIMARY KEY,
+    prediction_id    VARCHAR(64) NOT NULL,
     model_name       VARCHAR(200) NOT NULL,
     model_version    VARCHAR(200) NOT NULL,
     predicted_at     TIMESTAMP WITH TIME ZONE NOT NULL,
     predicted_label  VARCHAR(200) NOT NULL,
     score            DOUBLE PRECISION,          -- probability of the positive class; NULL if none
-    latency_seconds  DOUBLE PRECISION           -- time the model took to answer; NULL if unknown
+    latency_seconds  DOUBLE PRECISION,          -- time the model took to answer; NULL if unknown
+    PRIMARY KEY (prediction_id, model_version)
 );
 
 -- Several rows per prediction are allowed: the one with the latest labeled_at wins.
