@@ -1,8 +1,8 @@
 """Drift of one job over one window: plan the compared values, query summaries, apply the methods.
 
 Called by :func:`evaljobs.evaluate.evaluate_job` for jobs with a ``drift:`` section. A value
-that cannot be compared (a missing column, text in a numeric column, a reference without
-rows or with a single value) becomes a :class:`~evaljobs.records.Problem` naming the job and
+that cannot be compared (a missing column, text in a numeric column, NaN or infinities in a
+numeric value, a reference without rows or with a single value) becomes a :class:`~evaljobs.records.Problem` naming the job and
 the feature; every other value is still evaluated and reported.
 """
 
@@ -216,6 +216,9 @@ def _reference_problem(value: DriftValue, summary: NumericSummaries | Categorica
                        description: str, drift: Drift) -> str | None:
     """Why the reference cannot serve this value (no values, one value, too many categories)."""
     if isinstance(summary, NumericSummaries):
+        if summary.reference.non_finite:
+            return (f"the reference ({description}) has {summary.reference.non_finite} "
+                    f"{_non_finite(summary.reference.non_finite)}: drift not computed; {NON_FINITE_FIX}")
         values, nulls, distinct = summary.reference.values, summary.reference.nulls, summary.reference.distinct
         single = f"{summary.reference.minimum:g}" if summary.reference.minimum is not None else ""
     else:
@@ -235,6 +238,14 @@ def _reference_problem(value: DriftValue, summary: NumericSummaries | Categorica
         return (f"a single value ({single!s}) in all {values} reference values: its drift cannot be measured; "
                 "drop it from drift.features or choose another reference")
     return None
+
+
+NON_FINITE_FIX = "clean the column (or make them NULL)"
+
+
+def _non_finite(count: int) -> str:
+    # NaN and infinities have no place among the sorted values every numeric statistic rests on.
+    return "NaN or infinite value" if count == 1 else "NaN or infinite values"
 
 
 def _decision(name: str, kind: str, drift: Drift, reference_values: int) -> tuple[str, float]:
@@ -259,6 +270,11 @@ def _numeric_feature(value: DriftValue, drift: Drift, reference: NumericReferenc
     if version is None or current_values == 0:
         empty = FeatureDrift(value.name, "numeric", method, threshold, None, (), reference.values, 0, current_nulls)
         return empty, "every value in the window is NULL: drift not computed"
+    if version.current_non_finite:
+        unmeasured = FeatureDrift(value.name, "numeric", method, threshold, None, (), reference.values,
+                                  current_values, current_nulls)
+        return unmeasured, (f"{version.current_non_finite} {_non_finite(version.current_non_finite)} in the window: "
+                            f"drift not computed; {NON_FINITE_FIX}")
     n, m = reference.values, current_values
     reference_counts = [b.reference_count for b in version.bins]
     current_counts = [b.current_count for b in version.bins]

@@ -68,13 +68,15 @@ class NumericBin:
 
 @dataclass(frozen=True)
 class NumericVersion:
-    """A version's numeric summary: bins, the exact ECDF gap and area, value and NULL counts."""
+    """A version's numeric summary: bins, the exact ECDF gap and area, value and NULL counts,
+    and how many of the values are NaN or infinite (which make the rest meaningless)."""
 
     bins: tuple[NumericBin, ...]
     max_gap: int
     area: float
     current_values: int
     current_nulls: int
+    current_non_finite: int = 0
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class NumericReference:
     minimum: float | None
     mean: float | None
     sum_squares: float | None
+    non_finite: int = 0
 
     @property
     def rows(self) -> int:
@@ -207,6 +210,7 @@ class DriftSource:
                 values=int(row.reference_values), nulls=int(row.reference_nulls),
                 distinct=int(row.reference_distinct), minimum=_float(row.reference_min),
                 mean=_float(row.reference_mean), sum_squares=_float(row.reference_sum_squares),
+                non_finite=int(row.reference_non_finite),
             )
             by_version.setdefault(row.model_version, []).append(row)
         versions = {}
@@ -229,6 +233,7 @@ class DriftSource:
                 area=float(last.area) if last is not None and last.area is not None else 0.0,
                 current_values=int(version_rows[0].current_values),
                 current_nulls=int(version_rows[0].current_nulls),
+                current_non_finite=int(version_rows[0].current_non_finite),
             )
         return NumericSummaries(reference_summary, versions)
 

@@ -22,6 +22,11 @@
 -- * The reference's mean and sum of squared deviations give the standard deviation that
 --   normalises the Wasserstein distance. Every row repeats its version's and the reference's
 --   totals, so one small result carries everything.
+-- * NaN and +/-Infinity (PostgreSQL stores them, SQLite keeps infinities) have no place on
+--   the number line (PostgreSQL sorts NaN above every number), so the statistics above would
+--   be silently wrong; they are counted (x - x is 0 for every finite x, NaN on PostgreSQL and
+--   NULL on SQLite otherwise) and the caller refuses the comparison. The count is over the
+--   grouped distinct values, so it costs no extra pass.
 WITH {current_rows},
 {reference_rows},
 reference_values AS (
@@ -41,7 +46,9 @@ reference_stats AS (
         COUNT(r.value) AS reference_distinct,
         MIN(r.value) AS reference_min,
         MAX(m.mean) AS reference_mean,
-        SUM(r.n * (r.value - m.mean) * (r.value - m.mean)) AS reference_sum_squares
+        SUM(r.n * (r.value - m.mean) * (r.value - m.mean)) AS reference_sum_squares,
+        CAST(COALESCE(SUM(CASE WHEN r.value IS NULL OR r.value - r.value = 0 THEN 0 ELSE r.n END), 0) AS BIGINT)
+            AS reference_non_finite
     FROM reference_values r
     CROSS JOIN reference_mean m
 ),
@@ -54,7 +61,8 @@ version_totals AS (
     SELECT
         model_version,
         CAST(SUM(CASE WHEN value IS NOT NULL THEN n ELSE 0 END) AS BIGINT) AS current_values,
-        CAST(SUM(CASE WHEN value IS NULL THEN n ELSE 0 END) AS BIGINT) AS current_nulls
+        CAST(SUM(CASE WHEN value IS NULL THEN n ELSE 0 END) AS BIGINT) AS current_nulls,
+        CAST(SUM(CASE WHEN value IS NULL OR value - value = 0 THEN 0 ELSE n END) AS BIGINT) AS current_non_finite
     FROM current_values
     GROUP BY model_version
 ),
@@ -128,12 +136,14 @@ SELECT
     b.area,
     v.current_values,
     v.current_nulls,
+    v.current_non_finite,
     s.reference_values,
     s.reference_nulls,
     s.reference_distinct,
     s.reference_min,
     s.reference_mean,
-    s.reference_sum_squares
+    s.reference_sum_squares,
+    s.reference_non_finite
 FROM version_totals v
 CROSS JOIN reference_stats s
 LEFT JOIN bin_ends b ON b.model_version = v.model_version

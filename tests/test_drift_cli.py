@@ -115,3 +115,39 @@ jobs:
     err = capsys.readouterr().err.strip()
     assert err == ("evaljobs: error: bad.yaml: jobs[0] (j).drift.reference: a version reference needs version "
                    "(e.g. version: v2)")
+
+
+def test_nan_in_a_feature_warns_in_one_line_exits_partial_and_pushes_no_verdict(postgres_url, pushgateway, tmp_path, capsys):
+    demo.build(postgres_url, now=parse_timestamp(AT), days=6)
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        # The canary's amount drifts (see the demo test); a NaN must not turn that into "no drift".
+        conn.execute(sa.text(
+            "UPDATE predictions SET amount = 'NaN' WHERE prediction_id IN (SELECT prediction_id FROM predictions "
+            "WHERE model_version = 'v3-canary' ORDER BY amount DESC LIMIT 200)"))
+    engine.dispose()
+    config = tmp_path / "drift.yaml"
+    config.write_text(f"""
+database: {postgres_url}
+pushgateway: {pushgateway.url}
+jobs:
+  - name: fraud-daily
+    model: fraud
+    task: binary
+    positive_label: 1
+    window: 1d
+    label_delay: 2d
+    schedule: "30 6 * * *"
+    drift:
+      reference: {{kind: version, version: v2}}
+      features: [amount, country]
+""")
+    assert cli.main(["run", "fraud-daily", "--config", str(config), "--at", AT]) == EXIT_PARTIAL
+    _, err = capsys.readouterr()
+    warnings = [line for line in err.splitlines() if line.startswith("evaljobs: warning:")]
+    assert len(warnings) == 1 and "Traceback" not in err, err
+    assert warnings[0].startswith("evaljobs: warning: job 'fraud-daily' version 'v3-canary' feature 'amount': ")
+    assert "NaN or infinite value" in warnings[0] and "drift not computed" in warnings[0]
+    detected = {s.labels["feature"]: s.value for s in samples(f"{pushgateway.url}/metrics", "model_drift_detected")
+                if s.labels["model_version"] == "v3-canary"}
+    assert "amount" not in detected and detected["country"] == 0

@@ -42,7 +42,16 @@ def make_job(drift_section: dict[str, Any], task: str = "multiclass") -> Job:
 
 @pytest.fixture
 def engine(db_url: str):
-    engine = connect(db_url, create=True)
+    yield from _engine(db_url)
+
+
+@pytest.fixture
+def postgres_engine(postgres_url: str):
+    yield from _engine(postgres_url)
+
+
+def _engine(url: str):
+    engine = connect(url, create=True)
     create_reference_schema(engine)
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE predictions ADD COLUMN x DOUBLE PRECISION"))
@@ -362,3 +371,70 @@ def test_overrides_pick_method_and_threshold(engine):
     assert (x.method, x.threshold) == ("ks", 0.0001)
     assert x.detected == (x.statistic("ks").p_value < 0.0001)
     assert math.isclose(x.statistic("wasserstein").score, 1 / np.std([float(i % 10) for i in range(50)]))
+
+
+NON_FINITE = "NaN or infinite"
+
+
+def test_nan_and_infinity_are_reported_per_version_never_a_verdict(postgres_engine):
+    # PostgreSQL stores float NaN and +/-Infinity, and sorts NaN above every number: without a
+    # check, KS would take NaN as the largest value and Wasserstein would be NaN ("no drift").
+    reference = [{"version": "v1", "at": BASELINE_AT + timedelta(seconds=i), "x": float(i), "score": i / 20}
+                 for i in range(20)]
+    current = {
+        "v1": ([float(i) + 0.5 for i in range(19)] + [math.nan], [i / 20 for i in range(20)]),
+        "v2": ([float(i) for i in range(19)] + [math.inf], [i / 20 for i in range(19)] + [math.nan]),
+        "v3": ([float(i) + 30 for i in range(20)], [i / 20 for i in range(18)] + [-math.inf, math.inf]),
+    }
+    rows = reference + [{"version": version, "at": in_window(100 * k + i), "x": x, "score": score}
+                        for k, (version, (xs, scores)) in enumerate(current.items())
+                        for i, (x, score) in enumerate(zip(xs, scores))]
+    write(postgres_engine, rows)
+    job = make_job({"reference": BASELINE, "features": ["x"], "predicted_label": False, "label": False}, task="binary")
+    reports, problems = run(postgres_engine, job, ["v1", "v2", "v3"])
+
+    messages = sorted(str(p) for p in problems)
+    assert [m.split(":")[0] for m in messages] == [
+        "job 'drifty' version 'v1' feature 'x'",
+        "job 'drifty' version 'v2' feature 'score'",
+        "job 'drifty' version 'v2' feature 'x'",
+        "job 'drifty' version 'v3' feature 'score'",
+    ], messages
+    assert all(NON_FINITE in m and "\n" not in m for m in messages), messages
+    assert f"2 {NON_FINITE} values" in next(m for m in messages if m.startswith("job 'drifty' version 'v3' feature 'score'"))
+    for version, name in (("v1", "x"), ("v2", "x"), ("v2", "score"), ("v3", "score")):
+        unmeasured = feature(reports, version, name)
+        assert unmeasured.detected is None and unmeasured.statistics == (), (version, name)
+    # The finite values of the same job are still measured, and equal scipy.
+    v3 = feature(reports, "v3", "x")
+    assert v3.detected is True
+    assert v3.statistic("ks").score == pytest.approx(stats.ks_2samp([r["x"] for r in reference], current["v3"][0]).statistic)
+    v1_score = feature(reports, "v1", "score")
+    assert v1_score.statistic("wasserstein").score == pytest.approx(0.0) and v1_score.detected is False
+
+
+def test_nan_or_infinity_in_the_reference_is_one_problem_for_the_feature(db_url):
+    # SQLite turns a bound NaN into NULL but keeps infinities; PostgreSQL keeps both.
+    engine = next(_engine(db_url))
+    try:
+        specials = [math.inf, -math.inf] + ([math.nan] if engine.dialect.name == "postgresql" else [])
+        rows = [{"version": "v1", "at": BASELINE_AT + timedelta(seconds=i), "x": float(i)} for i in range(20)]
+        rows += [{"version": "v1", "at": BASELINE_AT + timedelta(seconds=100 + i), "x": x} for i, x in enumerate(specials)]
+        rows += [{"version": v, "at": in_window(i), "x": float(i)} for v in ("v1", "v2") for i in range(20)]
+        write(engine, rows)
+        job = make_job({"reference": BASELINE, "features": ["x"], "label": False})
+        reports, problems = run(engine, job, ["v1", "v2"])
+        assert [str(p) for p in problems] == [
+            f"job 'drifty' feature 'x': the reference (predictions 2026-11-10 00:00 .. 2026-11-11 00:00 UTC) has "
+            f"{len(specials)} {NON_FINITE} values: drift not computed; clean the column (or make them NULL)"]
+        for version in ("v1", "v2"):
+            assert [f.feature for f in reports[version].features] == ["predicted_label"]
+        # Infinity in a version of the same column, on both engines.
+        write(engine, rows[:20] + [{"version": "v1", "at": in_window(i), "x": x}
+                                   for i, x in enumerate([1.0, 2.0, -math.inf])])
+        _, problems = run(engine, job, ["v1"])
+        assert [str(p) for p in problems] == [
+            f"job 'drifty' version 'v1' feature 'x': 1 {NON_FINITE} value in the window: drift not computed; "
+            "clean the column (or make them NULL)"]
+    finally:
+        engine.dispose()

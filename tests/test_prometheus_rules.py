@@ -3,19 +3,27 @@ metric a rule reads is one evaljobs (or the Pushgateway) really exposes."""
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client.core import Metric
 
-from evaljobs import exposition, localservices
+from evaljobs import demo, exposition, localservices
+from evaljobs.config import load_config
+from evaljobs.runner import Runner
+from evaljobs.windows import parse_timestamp
 
 PROMETHEUS_DIR = Path(__file__).resolve().parent.parent / "prometheus"
 RULES = PROMETHEUS_DIR / "evaljobs.rules.yml"
 RULE_TESTS = PROMETHEUS_DIR / "evaljobs.rules.test.yml"
 CONFIG = PROMETHEUS_DIR / "prometheus.yml"
+SCHEDULES = PROMETHEUS_DIR.parent / "schedules.yaml"
+DEMO_AT = parse_timestamp("2026-11-20T06:30:00Z")
 
 #: Series the Pushgateway adds to every group.
 PUSHGATEWAY_SERIES = {"push_time_seconds", "push_failure_time_seconds"}
@@ -35,12 +43,24 @@ def rules() -> list[dict]:
     return [rule for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]]
 
 
-def exposed_series() -> set[str]:
-    """Every series name evaljobs can push (counters as _total, histograms as their three parts)."""
-    names = set()
-    for name in exposition.FAMILIES:
-        names |= {name, f"{name}_total", f"{name}_bucket", f"{name}_sum", f"{name}_count"}
-    return names
+@functools.cache
+def rendered_families() -> tuple[Metric, ...]:
+    """The families of every Pushgateway group of the shipped jobs, evaluated on demo data
+    (SQLite; binary and multiclass, scores, drift, latency): what evaljobs really pushes."""
+    with tempfile.TemporaryDirectory() as directory:
+        url = f"sqlite:///{Path(directory) / 'demo.db'}"
+        demo.build(url, now=DEMO_AT, days=6)
+        config = load_config(SCHEDULES, environ={"EVALJOBS_DATABASE_URL": url})
+        with Runner(config) as runner:
+            results = [runner.evaluate(job, DEMO_AT) for job in config.jobs]
+    return tuple(family for result in results for _, families in exposition.groups(result, DEMO_AT.timestamp())
+                 for family in families)
+
+
+def exposed_series() -> frozenset[str]:
+    """Every series name evaljobs pushes: the sample names of rendered results, so a counter
+    is only ``_total`` and only histograms have ``_bucket``/``_sum``/``_count``."""
+    return frozenset(sample.name for family in rendered_families() for sample in family.samples)
 
 
 def metric_names(expr: str) -> set[str]:
@@ -107,6 +127,27 @@ def test_rules_read_only_series_that_exist() -> None:
         for name in metric_names(rule["expr"]):
             assert name in known, f"{rule.get('record') or rule.get('alert')} reads unknown series {name}"
     assert "model_predictions_total" in metric_names(rules()[1]["expr"])
+
+
+def test_exposed_series_are_rendered_sample_names_of_every_family() -> None:
+    # The demo results must render every family evaljobs declares, or a family's series would
+    # be missing here and rules reading it would be wrongly refused.
+    assert {family.name for family in rendered_families()} == set(exposition.FAMILIES)
+    series = exposed_series()
+    assert {"model_predictions_total", "model_accuracy_ratio", "model_inference_latency_seconds_bucket",
+            "model_inference_latency_seconds_sum", "model_inference_latency_seconds_count"} <= series
+
+
+@pytest.mark.parametrize("typo", [
+    "sum(rate(model_predictions[1d]))",  # a counter read without _total
+    "histogram_quantile(0.9, model_accuracy_ratio_bucket)",  # a gauge read as a histogram
+    "model_roc_auc_ratio_total",  # a gauge read as a counter
+    "model_inference_latency_seconds",  # a histogram's family name is no series
+    "model_acuracy_ratio < 0.9",
+])
+def test_a_wrong_series_name_is_refused(typo: str) -> None:
+    known = exposed_series() | PUSHGATEWAY_SERIES
+    assert metric_names(typo) and not metric_names(typo) <= known, typo
 
 
 def test_metric_name_extraction() -> None:
