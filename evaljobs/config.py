@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 import os
 import re
-from urllib.parse import urlsplit
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from .drift_evaluate import evaluate_drift
-from .latency import latency_histograms
 from .config import Job
+from .drift_evaluate import evaluate_drift
 from .errors import SourceError
+from .latency import latency_histograms
 from .metrics import (
     brier_score,
     classification_metrics,
@@ -130,7 +130,7 @@ def require_keys(job: Job, cells: Iterable[ConfusionCell]) -> None:
             raise SourceError(
                 f"job {job.name!r}: {blank} prediction(s) in the window have an empty or NULL "
                 f"{getattr(job.columns, column)!r} ({column})",
-                f"fill the column, or filter those rows out with a view and point tables.predictions at it",
+                "fill the column, or filter those rows out with a view and point tables.predictions at it",
             )
 
 
