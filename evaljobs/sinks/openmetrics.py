@@ -12,7 +12,6 @@ The families are :mod:`evaljobs.exposition`'s, so the names and values equal the
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,8 +19,8 @@ from prometheus_client.core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest
 
 from .. import exposition
-from ..errors import SinkError
 from ..records import JobResult
+from .files import write_atomically
 
 
 def timestamped_families(results: Iterable[JobResult]) -> list[Metric]:
@@ -46,16 +45,4 @@ def render(results: Iterable[JobResult]) -> bytes:
 
 def write(path: str | os.PathLike[str], results: Iterable[JobResult]) -> Path:
     """Atomically write :func:`render` to ``path``."""
-    target = Path(path)
-    data = render(results)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except OSError as exc:
-        raise SinkError(f"cannot write OpenMetrics file {str(target)!r}: {exc.strerror}",
-                        "choose a writable path with --openmetrics") from None
-    return target
+    return write_atomically(path, render(results), "OpenMetrics file", "--openmetrics")

@@ -9,7 +9,6 @@ collector never reads half a file.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,8 +16,8 @@ from pathlib import Path
 from prometheus_client.exposition import generate_latest
 
 from .. import exposition
-from ..errors import SinkError
 from ..records import JobResult
+from .files import write_atomically
 
 
 def render(jobs: Iterable[JobResult], success_timestamp: float | None = None) -> bytes:
@@ -33,16 +32,4 @@ def render(jobs: Iterable[JobResult], success_timestamp: float | None = None) ->
 
 def write(path: str | os.PathLike[str], jobs: Iterable[JobResult], success_timestamp: float | None = None) -> Path:
     """Atomically write ``render(jobs)`` to ``path``."""
-    target = Path(path)
-    data = render(jobs, success_timestamp)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except OSError as exc:
-        raise SinkError(f"cannot write metrics file {str(target)!r}: {exc.strerror}",
-                        "choose a writable path with --textfile") from None
-    return target
+    return write_atomically(path, render(jobs, success_timestamp), "metrics file", "--textfile")
