@@ -34,7 +34,7 @@ reference_values AS (
     FROM reference_rows
     GROUP BY value
 ),
-reference_mean AS (
+reference_mean AS MATERIALIZED (  -- one row; without the hint PostgreSQL may recompute it per value
     SELECT SUM(n * value) / SUM(n) AS mean
     FROM reference_values
     WHERE value IS NOT NULL
