@@ -64,16 +64,12 @@ def test_demo_shows_drift_in_table_json_and_pushgateway(demo_database, pushgatew
     assert sum(b["current"] for b in amount["buckets"]) == amount["current_values"]
 
 
-def test_bad_drift_input_warns_in_one_line_and_exits_partial(demo_database, pushgateway, tmp_path, capsys):
-    engine = sa.create_engine(demo_database)
-    with engine.begin() as conn:
-        conn.execute(sa.text("ALTER TABLE predictions ADD COLUMN note VARCHAR(20)"))
-        conn.execute(sa.text("UPDATE predictions SET note = 'n/a'"))
-    engine.dispose()
+def canary_drift_config(tmp_path, database: str, gateway_url: str, features: str):
+    """The demo's fraud job, its canary compared with v2 on ``features`` (YAML flow list)."""
     config = tmp_path / "drift.yaml"
     config.write_text(f"""
-database: {demo_database}
-pushgateway: {pushgateway.url}
+database: {database}
+pushgateway: {gateway_url}
 jobs:
   - name: fraud-daily
     model: fraud
@@ -84,8 +80,19 @@ jobs:
     schedule: "30 6 * * *"
     drift:
       reference: {{kind: version, version: v2}}
-      features: [amount, no_such_column, {{name: note, kind: numeric}}]
+      features: {features}
 """)
+    return config
+
+
+def test_bad_drift_input_warns_in_one_line_and_exits_partial(demo_database, pushgateway, tmp_path, capsys):
+    engine = sa.create_engine(demo_database)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE predictions ADD COLUMN note VARCHAR(20)"))
+        conn.execute(sa.text("UPDATE predictions SET note = 'n/a'"))
+    engine.dispose()
+    config = canary_drift_config(tmp_path, demo_database, pushgateway.url,
+                                 "[amount, no_such_column, {name: note, kind: numeric}]")
     assert cli.main(["run", "fraud-daily", "--config", str(config), "--at", AT]) == EXIT_PARTIAL
     out, err = capsys.readouterr()
     warnings = [line for line in err.splitlines() if line.startswith("evaljobs: warning:")]
@@ -126,22 +133,7 @@ def test_nan_in_a_feature_warns_in_one_line_exits_partial_and_pushes_no_verdict(
             "UPDATE predictions SET amount = 'NaN' WHERE prediction_id IN (SELECT prediction_id FROM predictions "
             "WHERE model_version = 'v3-canary' ORDER BY amount DESC LIMIT 200)"))
     engine.dispose()
-    config = tmp_path / "drift.yaml"
-    config.write_text(f"""
-database: {postgres_url}
-pushgateway: {pushgateway.url}
-jobs:
-  - name: fraud-daily
-    model: fraud
-    task: binary
-    positive_label: 1
-    window: 1d
-    label_delay: 2d
-    schedule: "30 6 * * *"
-    drift:
-      reference: {{kind: version, version: v2}}
-      features: [amount, country]
-""")
+    config = canary_drift_config(tmp_path, postgres_url, pushgateway.url, "[amount, country]")
     assert cli.main(["run", "fraud-daily", "--config", str(config), "--at", AT]) == EXIT_PARTIAL
     _, err = capsys.readouterr()
     warnings = [line for line in err.splitlines() if line.startswith("evaljobs: warning:")]
