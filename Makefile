@@ -23,10 +23,10 @@ test: venv system-deps
 	$(BIN)/python -m pytest
 
 demo: venv
-	$(BIN)/python -m evaljobs.demo
+	$(BIN)/python -m dev.demo
 
 demo-stop:
-	$(BIN)/python -m evaljobs.demo --stop
+	$(BIN)/python -m dev.demo --stop
 
 # Timings as ratios against a floor measured in the same run (PostgreSQL at 127.0.0.1:5432 or
 # $(BENCH_URL)); rows via BENCH_ROWS (default 1,000,000).
@@ -41,10 +41,10 @@ clean:
 # A local Pushgateway and Prometheus with prometheus/evaljobs.rules.yml, fed with the demo.
 .PHONY: stack stack-down
 stack: venv system-deps
-	$(BIN)/python -m evaljobs.stack up
+	$(BIN)/python -m dev.stack up
 
 stack-down:
-	$(BIN)/python -m evaljobs.stack down
+	$(BIN)/python -m dev.stack down
 
 # Drift of a 1,000,000-row window on PostgreSQL (rows generated in SQL): peak RSS of the
 # process against the 150 MB budget, and timings as ratios to count(*) floors of the same run.

@@ -57,8 +57,9 @@ WHERE p.model_name = :model AND p.predicted_at >= :start AND p.predicted_at < :e
 def measure(kind: str, url: str) -> dict:
     """Run one measurement in this process; returns seconds and peak RSS."""
     from evaljobs.config import Job
-    from evaljobs.evaluate import evaluate_job
-    from evaljobs.sources import JobSource, connect
+    from evaljobs.ops.runner import evaluate_job
+    from evaljobs.db.engine import connect
+    from evaljobs.db.source import JobSource
     from evaljobs.windows import plan_window
 
     job = Job.model_validate({"name": kind, "model": "multi", "task": "multiclass", "window": "30d",

@@ -31,10 +31,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from evaljobs import sqlfiles
+from evaljobs.db import sqlfiles
 from evaljobs.config import Job
-from evaljobs.drift_evaluate import evaluate_drift
-from evaljobs.sources import JobSource, connect, create_reference_schema
+from evaljobs.drift.evaluate import evaluate_drift
+from evaljobs.db.engine import connect, create_reference_schema
+from evaljobs.db.source import JobSource
 from evaljobs.windows import plan_window
 
 BUDGET_MB = 150

@@ -16,9 +16,9 @@ import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 
-from . import report
-from .config import Config, Job, load_config
-from .errors import (
+from evaljobs import report
+from evaljobs.config import Config, Job, load_config
+from evaljobs.errors import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_PARTIAL,
@@ -27,12 +27,12 @@ from .errors import (
     SinkError,
     redact,
 )
-from .jobruns import JobRuns, open_store, push_or_log
-from .records import JobResult
-from .runner import Runner
-from .sinks import textfile
-from .sinks.pushgateway import PushgatewaySink
-from .windows import latest_fire_time, parse_timestamp
+from evaljobs.ops.runs import JobRuns, open_store, push_or_log
+from evaljobs.records import JobResult
+from evaljobs.ops.runner import Runner
+from evaljobs.sinks import textfile
+from evaljobs.sinks.pushgateway import PushgatewaySink
+from evaljobs.windows import latest_fire_time, parse_timestamp
 
 log = logging.getLogger("evaljobs")
 
@@ -230,7 +230,7 @@ def _print_results(results: list[JobResult], output: str, pushgateway: str | Non
 
 @command("init-db")
 def cmd_init_db(args: argparse.Namespace) -> int:
-    from .sources import connect, create_reference_schema, describe_engine
+    from evaljobs.db.engine import connect, create_reference_schema, describe_engine
 
     url = args.database or load_config(args.config).database
     engine = connect(url, create=True)
@@ -241,9 +241,9 @@ def cmd_init_db(args: argparse.Namespace) -> int:
 
 @command("demo-data")
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from . import demo
+    from evaljobs import demodata
 
-    summary = demo.build(args.database, now=args.now or now_utc(), days=args.days, seed=args.seed)
+    summary = demodata.build(args.database, now=args.now or now_utc(), days=args.days, seed=args.seed)
     print(summary)
     return EXIT_OK
 
@@ -256,7 +256,7 @@ def _report_progress(args: argparse.Namespace) -> None:
 
 @command("schedule")
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from .scheduler import Scheduler
+    from evaljobs.ops.scheduler import Scheduler
 
     config = load_config(args.config)
     _report_progress(args)
@@ -277,8 +277,8 @@ RECENT_FOR_BACKFILL = timedelta(hours=3)
 
 @command("backfill")
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from .backfill import Progress, backfill, plan_backfill
-    from .sinks import openmetrics
+    from evaljobs.ops.backfill import Progress, backfill, plan_backfill
+    from evaljobs.sinks import openmetrics
 
     config = load_config(args.config)
     job = config.job(args.job)
@@ -308,8 +308,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 @command("gate")
 def cmd_gate(args: argparse.Namespace) -> int:
-    from .gate import check_gate
-    from .sinks import gatereport
+    from evaljobs.ops.gate import check_gate
+    from evaljobs.sinks import gatereport
 
     config = load_config(args.config)
     job = config.job(args.job)

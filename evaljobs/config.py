@@ -26,8 +26,9 @@ from pydantic import (
     model_validator,
 )
 
-from .durations import parse_duration
-from .errors import ConfigError, redact
+from evaljobs.drift import catalogue
+from evaljobs.durations import parse_duration
+from evaljobs.errors import ConfigError, redact
 
 DEFAULT_DATABASE_URL = "sqlite:///evaljobs.db"
 #: prometheus_client's default histogram buckets: 5 ms to 10 s, with 1 s (the alert threshold) a bound.
@@ -77,22 +78,17 @@ class Columns(_Strict):
 
 # ---- drift (issue 3) ---------------------------------------------------------------------------
 #: Drift methods by the name used in the config and in the ``method`` label.
-DriftMethod = Literal["psi", "jensen_shannon", "wasserstein", "ks", "chi_square"]
-DriftKind = Literal["numeric", "categorical"]
-#: The methods that apply to each kind of value (KS and Wasserstein need an order, chi-square categories).
-DRIFT_METHODS_BY_KIND: dict[str, tuple[str, ...]] = {
-    "numeric": ("psi", "jensen_shannon", "wasserstein", "ks"),
-    "categorical": ("psi", "jensen_shannon", "chi_square"),
-}
-#: Tests give a p-value and drift is ``p < threshold``; the others give a distance and drift is ``>= threshold``.
-DRIFT_TESTS = frozenset({"ks", "chi_square"})
+DriftMethod = Literal[tuple(catalogue.METHODS)]  # type: ignore[valid-type]
+DriftKind = Literal[catalogue.KINDS]  # type: ignore[valid-type]
+DRIFT_METHODS_BY_KIND = catalogue.METHODS_BY_KIND
+DRIFT_TESTS = catalogue.TESTS
 #: The names the model's own outputs get in the ``feature`` label.
 DRIFT_OUTPUTS = ("predicted_label", "score", "label")
 
 
 def _timestamp_value(value: Any) -> Any:
     # YAML turns an unquoted 2026-11-01T00:00:00Z into a datetime already; text is parsed here.
-    from .windows import as_utc, parse_timestamp
+    from evaljobs.windows import as_utc, parse_timestamp
 
     if isinstance(value, datetime):
         return as_utc(value)
@@ -313,7 +309,7 @@ class Job(_Strict):
 
     name: str
     model: str
-    task: Literal["binary", "multiclass"]
+    task: str
     positive_label: str | None = None
     window: Duration
     label_delay: Duration = timedelta(0)
@@ -351,7 +347,7 @@ class Job(_Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
-        from .windows import cron_trigger
+        from evaljobs.windows import cron_trigger
 
         if len(value.split()) != 5:
             raise ValueError(f"schedule {value!r} is not a 5-field cron expression (e.g. '15 * * * *')")
@@ -359,6 +355,15 @@ class Job(_Strict):
             cron_trigger(value)  # crontab(5) semantics, which APScheduler's from_crontab lacks
         except ValueError as exc:
             raise ValueError(f"schedule {value!r} is not valid cron: {exc}") from None
+        return value
+
+    @field_validator("task")
+    @classmethod
+    def _task_known(cls, value: str) -> str:
+        from evaljobs.quality.tasks import TASKS  # the table imports the source, which imports this module
+
+        if value not in TASKS:
+            raise ValueError(f"{value!r} is not allowed: input should be {' or '.join(repr(t) for t in TASKS)}")
         return value
 
     @model_validator(mode="after")

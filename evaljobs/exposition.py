@@ -14,7 +14,7 @@ from typing import Callable
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from .records import FeatureDrift, JobResult, VersionResult
+from evaljobs.records import FeatureDrift, JobResult, VersionResult
 
 #: (name, help) of every metric family evaljobs can emit; the README table is checked against it.
 FAMILIES: dict[str, str] = {
@@ -218,7 +218,7 @@ def merged(families: Iterable[Metric]) -> list[Metric]:
 
 # ---- latency histogram (evaljobs/latency.py) --------------------------------------------------
 # Imported here, at the end, so that every sink that renders families gets the histogram.
-from . import latency as _latency  # noqa: E402
+from evaljobs.quality import latency as _latency  # noqa: E402
 
 FAMILIES.update(_latency.FAMILIES)
 VERSION_EXTENSIONS.append(_latency.latency_families)

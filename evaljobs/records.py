@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .metrics import ClassificationMetrics
-from .windows import Window
+from evaljobs.quality.metrics import ClassificationMetrics
+from evaljobs.windows import Window
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,15 @@ class VersionResult:
         if self.latency:
             out["latency"] = self.latency.to_dict()
         return out
+
+
+@dataclass
+class TaskResult:
+    """What a task (:mod:`evaljobs.quality.tasks`) gives for one window: the versions' records."""
+
+    versions: list[VersionResult]
+    orphan_labels: int = 0
+    problems: list[Problem] = field(default_factory=list)
 
 
 @dataclass

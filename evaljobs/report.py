@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
-from .records import JobResult
+from evaljobs.records import JobResult
 
 
 def _pct(value: float | None) -> str:

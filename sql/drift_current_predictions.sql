@@ -4,7 +4,5 @@
 current_rows AS (
     SELECT CAST(p.{model_version} AS VARCHAR) AS model_version, {current_value} AS value
     FROM {predictions} p
-    WHERE p.{model_name} = :model
-      AND p.{predicted_at} >= :window_start
-      AND p.{predicted_at} < :window_end
+    WHERE {model_window}
 )

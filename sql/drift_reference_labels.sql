@@ -5,19 +5,12 @@ reference_rows AS (
     FROM (
         SELECT
             {label_text} AS label,
-            ROW_NUMBER() OVER (
-                PARTITION BY p.{prediction_id}, p.{model_version}
-                ORDER BY l.{labeled_at} DESC, {label_text} DESC
-            ) AS label_rank
+            {latest_label_rank}
         FROM {predictions} p
-        JOIN {labels} l
-            ON l.{label_prediction_id} = p.{prediction_id}
-           AND l.{labeled_at} < :labels_as_of
-        WHERE p.{model_name} = :model
-          AND p.{predicted_at} >= :reference_start
-          AND p.{predicted_at} < :reference_end
+        JOIN {label_join}
+        WHERE {model_reference_window}
           AND (CAST(:reference_version AS VARCHAR) IS NULL
                OR CAST(p.{model_version} AS VARCHAR) = CAST(:reference_version AS VARCHAR))
     ) ranked
-    WHERE label_rank = 1
+    WHERE label_rank < 2
 )

@@ -5,9 +5,7 @@
 reference_rows AS (
     SELECT {reference_value} AS value
     FROM {predictions} p
-    WHERE p.{model_name} = :model
-      AND p.{predicted_at} >= :reference_start
-      AND p.{predicted_at} < :reference_end
+    WHERE {model_reference_window}
       AND (CAST(:reference_version AS VARCHAR) IS NULL
            OR CAST(p.{model_version} AS VARCHAR) = CAST(:reference_version AS VARCHAR))
 )

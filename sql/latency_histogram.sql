@@ -18,8 +18,6 @@ FROM (
         CAST(p.{model_version} AS VARCHAR) AS model_version,
         {latency_seconds_expr} AS latency_seconds
     FROM {predictions} p
-    WHERE p.{model_name} = :model
-      AND p.{predicted_at} >= :window_start
-      AND p.{predicted_at} < :window_end
+    WHERE {model_window}
 ) window_latencies
 GROUP BY model_version

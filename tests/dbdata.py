@@ -8,8 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from evaljobs import sqlfiles
-from evaljobs.sources import bind_time
+from evaljobs.db import sqlfiles
+from evaljobs.db.dialects import bind_time
 
 
 @dataclass

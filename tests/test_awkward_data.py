@@ -10,7 +10,8 @@ from sklearn import metrics as skm
 
 from evaljobs import cli
 from evaljobs.errors import ConfigError, SourceError
-from evaljobs.sources import bind_time, connect
+from evaljobs.db.dialects import bind_time
+from evaljobs.db.engine import connect
 
 from .dbdata import Label, Prediction, load
 from .test_pipeline_db import AT, evaluate, load_url, make_job

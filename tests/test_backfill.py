@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from evaljobs import cli, demo, localservices
-from evaljobs.backfill import Progress
-from evaljobs.sinks.results import ResultsStore
-from evaljobs.sources import connect
+from evaljobs import cli
+from dev import localservices
+from evaljobs import demodata
+from evaljobs.ops.backfill import Progress
+from evaljobs.ops.store import ResultsStore
+from evaljobs.db.engine import connect
 from evaljobs.windows import fire_times
 
 from .conftest import samples
@@ -57,7 +59,7 @@ def demo_now() -> datetime:
 
 def test_backfill_stores_every_window_and_never_touches_the_pushgateway(db_url, pushgateway, tmp_path, capsys,
                                                                         demo_now) -> None:
-    demo.build(db_url, now=demo_now, days=3)
+    demodata.build(db_url, now=demo_now, days=3)
     config = write_config(tmp_path, db_url, pushgateway.url)
     assert cli.main(["run", "fraud-6h", "--config", str(config)]) == 0  # the live value
     live = {s.labels["model_version"]: s.value for s in samples(f"{pushgateway.url}/metrics", "model_accuracy_ratio")}
@@ -94,7 +96,7 @@ def test_backfill_stores_every_window_and_never_touches_the_pushgateway(db_url, 
 
 
 def test_the_openmetrics_file_is_what_promtool_needs(sqlite_url, tmp_path, capsys, demo_now) -> None:
-    demo.build(sqlite_url, now=demo_now, days=3)
+    demodata.build(sqlite_url, now=demo_now, days=3)
     config = write_config(tmp_path, sqlite_url, "http://127.0.0.1:9")
     start, end = demo_now - timedelta(days=2), demo_now - timedelta(hours=4)
     target = tmp_path / "history.om"
@@ -173,7 +175,7 @@ def prometheus_query(url: str, query: str, at: float) -> list[dict]:
 
 def test_backfilled_history_reads_back_from_a_real_prometheus(sqlite_url, tmp_path, capsys, demo_now) -> None:
     """backfill -> promtool tsdb create-blocks-from openmetrics -> Prometheus -> /api/v1/query at past times."""
-    demo.build(sqlite_url, now=demo_now, days=4)
+    demodata.build(sqlite_url, now=demo_now, days=4)
     config = write_config(tmp_path, sqlite_url, "http://127.0.0.1:9")
     start, end = demo_now - timedelta(days=3), demo_now - timedelta(hours=4)  # the last hours stay live
     history = tmp_path / "history.om"

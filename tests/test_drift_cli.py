@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from evaljobs import cli, demo
+from evaljobs import cli
+from evaljobs import demodata
 from evaljobs.errors import EXIT_PARTIAL, EXIT_USAGE
 from evaljobs.windows import parse_timestamp
 
@@ -21,7 +22,7 @@ AT = "2026-11-20T06:30:00Z"
 
 @pytest.fixture
 def demo_database(db_url: str) -> str:
-    demo.build(db_url, now=parse_timestamp(AT), days=6)
+    demodata.build(db_url, now=parse_timestamp(AT), days=6)
     return db_url
 
 
@@ -125,7 +126,7 @@ jobs:
 
 
 def test_nan_in_a_feature_warns_in_one_line_exits_partial_and_pushes_no_verdict(postgres_url, pushgateway, tmp_path, capsys):
-    demo.build(postgres_url, now=parse_timestamp(AT), days=6)
+    demodata.build(postgres_url, now=parse_timestamp(AT), days=6)
     engine = sa.create_engine(postgres_url)
     with engine.begin() as conn:
         # The canary's amount drifts (see the demo test); a NaN must not turn that into "no drift".

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial import distance
 
-from evaljobs import drift
+from evaljobs.drift import methods as drift
 
 SETTINGS = settings(max_examples=60, deadline=None)
 # scipy warns when ks_2samp falls back from the exact to the asymptotic p-value; that fallback

@@ -15,11 +15,13 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial import distance
 
-from evaljobs import drift
+from evaljobs.drift import methods as drift
 from evaljobs.config import Job
-from evaljobs.drift_evaluate import evaluate_drift
+from evaljobs.drift.evaluate import evaluate_drift
 from evaljobs.records import FeatureDrift
-from evaljobs.sources import JobSource, bind_time, connect, create_reference_schema
+from evaljobs.db.dialects import bind_time
+from evaljobs.db.engine import connect, create_reference_schema
+from evaljobs.db.source import JobSource
 from evaljobs.windows import plan_window
 
 AT = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)

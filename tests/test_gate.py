@@ -14,7 +14,7 @@ from scipy.stats import binomtest
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 from evaljobs import cli, exposition
-from evaljobs.gate import newcombe_interval, wilson_interval
+from evaljobs.ops.gate import newcombe_interval, wilson_interval
 
 from .dbdata import Label, Prediction
 from .test_pipeline_db import AT, load_url

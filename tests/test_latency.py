@@ -18,8 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from evaljobs import cli, exposition
 from evaljobs.config import DEFAULT_LATENCY_BUCKETS, parse_config
 from evaljobs.errors import ConfigError
-from evaljobs.evaluate import evaluate_job
-from evaljobs.sources import JobSource, connect
+from evaljobs.ops.runner import evaluate_job
+from evaljobs.db.engine import connect
+from evaljobs.db.source import JobSource
 from evaljobs.windows import plan_window
 
 from .conftest import scrape
@@ -205,7 +206,7 @@ def test_bucket_config_defaults_and_validation() -> None:
 def test_new_families_are_in_the_readme_metrics_table() -> None:
     from pathlib import Path
 
-    from evaljobs import latency
+    from evaljobs.quality import latency
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     table = readme[readme.index("## Metrics"):readme.index("## How it computes")]

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from evaljobs import cli, demo, localservices, stack
+from evaljobs import cli
+from dev import localservices, stack
+from evaljobs import demodata
 
 from .test_grafana_dashboard import panel_queries, substitute, variable_queries
 from .test_prometheus_rules import RULES, rules
@@ -80,7 +82,7 @@ def test_rules_and_dashboard_against_a_live_prometheus(prometheus, pushgateway, 
     monkeypatch.setenv("EVALJOBS_DATABASE_URL", database)
     monkeypatch.setenv("EVALJOBS_PUSHGATEWAY_URL", pushgateway.url)
     now = cli.now_utc()
-    demo.build(database, now=now)
+    demodata.build(database, now=now)
 
     # Run 1, ten days back, has the retired fraud/v1; run 2, now, has the canary: the counters
     # of versions in both runs move, and v1's group lingers in the gateway, as in production.

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from evaljobs.metrics import (
+from evaljobs.quality.metrics import (
     LOG_LOSS_EPS,
     brier_score,
     classification_metrics,

@@ -12,9 +12,11 @@ from sklearn import metrics as skm
 
 from evaljobs.config import Job
 from evaljobs.errors import SourceError
-from evaljobs.evaluate import evaluate_job
+from evaljobs.ops.runner import evaluate_job
 from evaljobs.records import JobResult
-from evaljobs.sources import JobSource, bind_time, connect
+from evaljobs.db.dialects import bind_time
+from evaljobs.db.engine import connect
+from evaljobs.db.source import JobSource
 from evaljobs.windows import plan_window
 
 from .dbdata import Label, Prediction, load

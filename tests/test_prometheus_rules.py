@@ -13,9 +13,11 @@ import pytest
 import yaml
 from prometheus_client.core import Metric
 
-from evaljobs import demo, exposition, localservices
+from dev import localservices
+from evaljobs import demodata
+from evaljobs import exposition
 from evaljobs.config import load_config
-from evaljobs.runner import Runner
+from evaljobs.ops.runner import Runner
 from evaljobs.windows import parse_timestamp
 
 PROMETHEUS_DIR = Path(__file__).resolve().parent.parent / "prometheus"
@@ -49,7 +51,7 @@ def rendered_families() -> tuple[Metric, ...]:
     (SQLite; binary and multiclass, scores, drift, latency): what evaljobs really pushes."""
     with tempfile.TemporaryDirectory() as directory:
         url = f"sqlite:///{Path(directory) / 'demo.db'}"
-        demo.build(url, now=DEMO_AT, days=6)
+        demodata.build(url, now=DEMO_AT, days=6)
         config = load_config(SCHEDULES, environ={"EVALJOBS_DATABASE_URL": url})
         with Runner(config) as runner:
             results = [runner.evaluate(job, DEMO_AT) for job in config.jobs]

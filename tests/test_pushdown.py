@@ -11,8 +11,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from evaljobs.evaluate import evaluate_job
-from evaljobs.sources import JobSource, connect
+from evaljobs.ops.runner import evaluate_job
+from evaljobs.db.engine import connect
+from evaljobs.db.source import JobSource
 from evaljobs.windows import plan_window
 
 from .dbdata import Label, Prediction, load
@@ -51,7 +52,7 @@ def test_result_rows_do_not_grow_with_the_table(postgres_url: str) -> None:
 
 
 def test_evaljobs_never_imports_pandas() -> None:
-    code = ("import sys, evaljobs.cli, evaljobs.runner, evaljobs.evaluate, evaljobs.sinks.pushgateway, "
+    code = ("import sys, evaljobs.cli, evaljobs.ops.runner, evaljobs.ops.runs, evaljobs.sinks.pushgateway, "
             "evaljobs.sinks.textfile; sys.exit('pandas' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
@@ -69,6 +70,6 @@ def test_wheel_ships_the_sql_files(tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True)
-    probe = ("import evaljobs.sqlfiles as s; d = s.sql_directory(); "
+    probe = ("import evaljobs.db.sqlfiles as s; d = s.sql_directory(); "
              "assert str(d).startswith(%r), d; assert 'SELECT' in s.read_sql('window_aggregates')" % str(target))
     subprocess.run([sys.executable, "-c", probe], check=True, cwd=tmp_path, env={"PYTHONPATH": str(target)})

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from evaljobs import exposition
 from evaljobs.config import Pushgateway
 from evaljobs.errors import SinkError, SourceError
-from evaljobs.evaluate import evaluate_job
+from evaljobs.ops.runner import evaluate_job
 from evaljobs.sinks.pushgateway import PushgatewaySink
-from evaljobs.sinks.results import (
+from evaljobs.ops.store import (
     Claim,
     ClaimLost,
     Holder,
@@ -22,7 +22,8 @@ from evaljobs.sinks.results import (
     families_from_text,
     migrations,
 )
-from evaljobs.sources import JobSource, connect
+from evaljobs.db.engine import connect
+from evaljobs.db.source import JobSource
 from evaljobs.windows import Window, plan_window
 
 from .conftest import samples

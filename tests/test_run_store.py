@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from evaljobs import cli
-from evaljobs.sinks.results import ResultsStore
-from evaljobs.sources import connect
+from evaljobs.ops.store import ResultsStore
+from evaljobs.db.engine import connect
 from evaljobs.windows import latest_fire_time, plan_window
 
 from .test_cli import config_file, loaded_sqlite  # noqa: F401 - a fixture

@@ -8,7 +8,7 @@ import pytest
 
 from evaljobs.config import CatchUp, parse_config
 from evaljobs.errors import ConfigError
-from evaljobs.scheduler import catch_up_candidates, plan_due
+from evaljobs.ops.scheduler import catch_up_candidates, plan_due
 
 UTC = timezone.utc
 

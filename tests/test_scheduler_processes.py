@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from evaljobs import localservices
-from evaljobs.sinks.results import ResultsStore, families_from_text
-from evaljobs.sources import connect
+from dev import localservices
+from evaljobs.ops.store import ResultsStore, families_from_text
+from evaljobs.db.engine import connect
 from evaljobs.windows import latest_fire_time
 
 from .conftest import samples

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from evaljobs import localservices, stack
+from dev import localservices, stack
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 
@@ -17,7 +17,7 @@ def run_stack(action: str, directory: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "EVALJOBS_STACK_DIR": str(directory)}
     for name in ("EVALJOBS_DATABASE_URL", "EVALJOBS_PUSHGATEWAY_URL", "EVALJOBS_CONFIG"):
         env.pop(name, None)
-    return subprocess.run([sys.executable, "-m", "evaljobs.stack", action], cwd=REPOSITORY, env=env,
+    return subprocess.run([sys.executable, "-m", "dev.stack", action], cwd=REPOSITORY, env=env,
                           capture_output=True, text=True, timeout=180)
 
 

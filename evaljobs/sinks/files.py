@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..errors import SinkError
+from evaljobs.errors import SinkError
 
 
 def write_atomically(path: str | os.PathLike[str], data: bytes, what: str, option: str) -> Path:

@@ -6,8 +6,8 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ..errors import SinkError
-from ..gate import ERROR, FAIL, PASS, SKIPPED, GateReport
+from evaljobs.errors import SinkError
+from evaljobs.ops.gate import ERROR, FAIL, PASS, SKIPPED, GateReport
 
 _MARK = {PASS: "✅ pass", FAIL: "❌ fail", SKIPPED: "⏭️ skipped", ERROR: "⚠️ error"}
 

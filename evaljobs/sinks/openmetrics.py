@@ -18,9 +18,9 @@ from pathlib import Path
 from prometheus_client.core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest
 
-from .. import exposition
-from ..records import JobResult
-from .files import write_atomically
+from evaljobs import exposition
+from evaljobs.records import JobResult
+from evaljobs.sinks.files import write_atomically
 
 
 def timestamped_families(results: Iterable[JobResult]) -> list[Metric]:

@@ -22,10 +22,10 @@ from prometheus_client.exposition import (
     push_to_gateway,
 )
 
-from .. import exposition
-from ..config import Pushgateway
-from ..errors import SinkError, redact
-from ..records import JobResult
+from evaljobs import exposition
+from evaljobs.config import Pushgateway
+from evaljobs.errors import SinkError, redact
+from evaljobs.records import JobResult
 
 
 @dataclass

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from prometheus_client.exposition import generate_latest
 
-from .. import exposition
-from ..records import JobResult
-from .files import write_atomically
+from evaljobs import exposition
+from evaljobs.records import JobResult
+from evaljobs.sinks.files import write_atomically
 
 
 def render(jobs: Iterable[JobResult], success_timestamp: float | None = None) -> bytes:

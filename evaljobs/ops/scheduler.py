@@ -38,11 +38,11 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from .config import CatchUp, Config, Job
-from .durations import format_duration
-from .errors import EXIT_OK, EvaljobsError
-from .jobruns import JobRuns, describe_window, push_or_log, utc_now
-from .windows import cron_trigger, fire_times, latest_fire_time, previous_fire_time
+from evaljobs.config import CatchUp, Config, Job
+from evaljobs.durations import format_duration
+from evaljobs.errors import EXIT_OK, EvaljobsError
+from evaljobs.ops.runs import JobRuns, describe_window, push_or_log, utc_now
+from evaljobs.windows import cron_trigger, fire_times, latest_fire_time, previous_fire_time
 
 log = logging.getLogger("evaljobs.scheduler")
 

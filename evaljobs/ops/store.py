@@ -43,11 +43,13 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import Connection, Engine
 
-from .. import exposition, sqlfiles
-from ..errors import EvaljobsError, SinkError
-from ..records import JobResult
-from ..sources import bind_time, connection
-from ..windows import Window, as_utc
+from evaljobs import exposition
+from evaljobs.db import sqlfiles
+from evaljobs.errors import EvaljobsError, SinkError
+from evaljobs.records import JobResult
+from evaljobs.db.dialects import bind_time
+from evaljobs.db.engine import connection
+from evaljobs.windows import Window, as_utc
 
 RESULTS_TABLE = "evaljobs_results"
 SCHEMA_VERSION_TABLE = "evaljobs_schema_version"
@@ -156,7 +158,7 @@ class ResultsStore:
         }
 
     def _statement(self, name: str) -> sa.TextClause:
-        return sa.text(sqlfiles.render(f"results/{name}", self.identifiers()))
+        return sa.text(sqlfiles.render(f"results/{name}", self.identifiers(), dialect=self.engine.dialect.name))
 
     def _t(self, moment: datetime | None) -> Any:
         return None if moment is None else bind_time(self.dialect, moment)
@@ -199,7 +201,7 @@ class ResultsStore:
             for version, name in migrations():
                 if version in done:
                     continue
-                for statement in _split(sqlfiles.render(f"migrations/{name}", ids)):
+                for statement in _split(sqlfiles.render(f"migrations/{name}", ids, dialect=self.engine.dialect.name)):
                     conn.execute(sa.text(statement))
                 conn.execute(self._statement("record_migration"),
                              {"version": version, "name": name, "applied_at": self._t(stamp)})

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
 
-from .config import Job
-from .errors import ConfigError, EvaljobsError
-from .jobruns import JobRuns, RunOutcome, describe_window
-from .records import JobResult
-from .windows import fire_times
+from evaljobs.config import Job
+from evaljobs.errors import ConfigError, EvaljobsError
+from evaljobs.ops.runs import JobRuns, RunOutcome, describe_window
+from evaljobs.records import JobResult
+from evaljobs.windows import fire_times
 
 
 @dataclass

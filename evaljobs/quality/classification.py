@@ -1,58 +1,39 @@
-"""Evaluate one job over one window: aggregates from the source -> pure metrics -> records.
+"""Classification (``binary`` and ``multiclass``): a window's aggregates -> one record per version.
 
-This is the one code path that ``run``, ``schedule``, ``backfill`` and ``gate`` share;
-they differ only in which windows they ask for and where the records go.
+The database returns confusion cells (with score sums) and rank sums in one statement
+(``sql/window_aggregates.sql``); the maths is in :mod:`evaljobs.quality.metrics`.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import replace
-from datetime import datetime, timezone
+from collections.abc import Iterable
 
-from .config import Job
-from .drift_evaluate import evaluate_drift
-from .errors import SourceError
-from .latency import latency_histograms
-from .metrics import (
+from evaljobs.config import Job
+from evaljobs.db.source import ConfusionCell, JobSource, RankCounts
+from evaljobs.errors import SourceError
+from evaljobs.quality.metrics import (
     brier_score,
     classification_metrics,
     label_coverage,
     log_loss,
     roc_auc,
 )
-from .records import JobResult, LatencyHistogram, Problem, ScoreMetrics, VersionResult
-from .sources import ConfusionCell, JobSource, RankCounts
-from .windows import Window, schedule_interval
+from evaljobs.records import Problem, ScoreMetrics, TaskResult, VersionResult
+from evaljobs.windows import Window
 
 
-def evaluate_job(
-    source: JobSource,
-    window: Window,
-    clock: Callable[[], float] = time.monotonic,
-    wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-) -> JobResult:
-    """Evaluate every version of the job's model that has predictions in ``window``."""
+def evaluate_classification(source: JobSource, window: Window) -> TaskResult:
+    """Every version of a classification job that has predictions in ``window``."""
     job = source.job
-    started_at, started = wall_clock(), clock()
-    source.ensure_schema()
     problems: list[Problem] = []
-
-    has_score = "score" in source.available_optional
-    scored_task = job.task == "binary" and has_score
+    scored_task = job.task == "binary" and "score" in source.available_optional
     aggregates = source.window_aggregates(window, with_ranks=scored_task)
     require_keys(job, aggregates.cells)
     cells_by_version: dict[str, list[ConfusionCell]] = defaultdict(list)
     for cell in aggregates.cells:
         cells_by_version[cell.model_version].append(cell)
-    latency: dict[str, LatencyHistogram] = {}
-    if "latency_seconds" in source.available_optional and cells_by_version:
-        latency, latency_problems = latency_histograms(source, window)
-        problems.extend(latency_problems)
-
     versions = []
     for version in sorted(cells_by_version):
         cells = cells_by_version[version]
@@ -61,26 +42,8 @@ def evaluate_job(
             scores, problem = score_metrics(cells, aggregates.ranks.get(version), job.positive_label or "")
             if problem:
                 problems.append(Problem(f"job {job.name!r} version {version!r}", problem))
-        versions.append(version_result(source, window, version, cells, aggregates.totals.get(version, 0), scores,
-                                       latency.get(version)))
-
-    if job.drift is not None:
-        drift_reports, drift_problems = evaluate_drift(source, window, [v.model_version for v in versions])
-        versions = [replace(v, drift=drift_reports.get(v.model_version)) for v in versions]
-        problems.extend(drift_problems)
-
-    return JobResult(
-        job=job.name,
-        model=job.model,
-        task=job.task,
-        window=window,
-        versions=versions,
-        orphan_labels=aggregates.orphan_labels,
-        started_at=started_at,
-        duration_seconds=clock() - started,
-        problems=problems,
-        schedule_interval_seconds=schedule_interval(job.schedule, window.evaluated_at).total_seconds(),
-    )
+        versions.append(version_result(source, window, version, cells, aggregates.totals.get(version, 0), scores))
+    return TaskResult(versions, aggregates.orphan_labels, problems)
 
 
 def version_result(
@@ -90,7 +53,6 @@ def version_result(
     cells: Iterable[ConfusionCell],
     predictions_total: int,
     scores: ScoreMetrics | None,
-    latency: LatencyHistogram | None = None,
 ) -> VersionResult:
     """A version's record from its confusion cells (cells with no label are unlabelled predictions)."""
     job = source.job
@@ -113,7 +75,6 @@ def version_result(
         label_coverage=label_coverage(labeled, window_predictions),
         scores=scores,
         positive_label=job.positive_label,
-        latency=latency,
     )
 
 

@@ -1,6 +1,6 @@
 """Drift of one job over one window: plan the compared values, query summaries, apply the methods.
 
-Called by :func:`evaljobs.evaluate.evaluate_job` for jobs with a ``drift:`` section. A value
+Called by :func:`evaljobs.ops.runner.evaluate_job` for jobs with a ``drift:`` section. A value
 that cannot be compared (a missing column, text in a numeric column, NaN or infinities in a
 numeric value, a reference without rows or with a single value) becomes a :class:`~evaljobs.records.Problem` naming the job and
 the feature; every other value is still evaluated and reported.
@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from . import drift as methods
-from .config import Drift, Job
-from .drift_sources import (
+from evaljobs.drift import methods
+from evaljobs.config import Drift, Job
+from evaljobs.drift.queries import (
     CategoricalSummaries,
     DriftInputError,
     DriftSource,
@@ -26,7 +26,7 @@ from .drift_sources import (
     NumericVersion,
     ReferenceRows,
 )
-from .records import (
+from evaljobs.records import (
     DriftBucket,
     DriftReport,
     DriftStatistic,
@@ -34,8 +34,8 @@ from .records import (
     Problem,
     ReferenceSummary,
 )
-from .sources import JobSource
-from .windows import Window
+from evaljobs.db.source import JobSource
+from evaljobs.windows import Window
 
 log = logging.getLogger("evaljobs.drift")
 
@@ -278,15 +278,9 @@ def _numeric_feature(value: DriftValue, drift: Drift, reference: NumericReferenc
     n, m = reference.values, current_values
     reference_counts = [b.reference_count for b in version.bins]
     current_counts = [b.current_count for b in version.bins]
-    ks = methods.ks_statistic(version.max_gap, n, m)
-    by_method = {
-        "psi": DriftStatistic("psi", methods.psi(reference_counts, current_counts)),
-        "jensen_shannon": DriftStatistic("jensen_shannon", methods.jensen_shannon(reference_counts, current_counts)),
-        "wasserstein": DriftStatistic("wasserstein", methods.wasserstein(version.area, n, m)
-                                      / methods.wasserstein_norm(reference.sum_squares or 0.0, n)),
-        "ks": DriftStatistic("ks", ks, methods.ks_p_value(ks, n, m)),
-    }
-    statistics = tuple(by_method[name] for name in methods.methods_for("numeric"))
+    comparison = methods.Comparison(reference_counts, current_counts, n, m, max_gap=version.max_gap,
+                                    area=version.area, reference_sum_squares=reference.sum_squares)
+    statistics = tuple(DriftStatistic(*s) for s in methods.statistics("numeric", comparison))
     buckets = []
     lower = "-inf"
     for bin_ in version.bins:
@@ -314,13 +308,8 @@ def _categorical_feature(value: DriftValue, drift: Drift, summary: CategoricalSu
         return empty, None if value.is_label else "every value in the window is NULL: drift not computed"
     names, reference_buckets, current_buckets = methods.category_buckets(reference, current)
     _, reference_table, current_table = methods.category_table(reference, current)
-    chi2, p_value = methods.chi_square(reference_table, current_table)
-    by_method = {
-        "psi": DriftStatistic("psi", methods.psi(reference_buckets, current_buckets)),
-        "jensen_shannon": DriftStatistic("jensen_shannon", methods.jensen_shannon(reference_buckets, current_buckets)),
-        "chi_square": DriftStatistic("chi_square", chi2, p_value),
-    }
-    statistics = tuple(by_method[name] for name in methods.methods_for("categorical"))
+    comparison = methods.Comparison(reference_buckets, current_buckets, n, m, table=(reference_table, current_table))
+    statistics = tuple(DriftStatistic(*s) for s in methods.statistics("categorical", comparison))
     buckets = tuple(DriftBucket(name, r, c) for name, r, c in zip(names, reference_buckets, current_buckets))
     return FeatureDrift(
         value.name, "categorical", method, threshold, _decided(method, threshold, statistics), statistics,

@@ -14,9 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import DataError, ProgrammingError
 
-from . import sqlfiles
-from .sources import JobSource, connection
-from .windows import Window
+from evaljobs.db import sqlfiles
+from evaljobs.db.engine import connection
+from evaljobs.db.source import JobSource
+from evaljobs.windows import Window
 
 #: The fragments a drift query is assembled from, by what they read.
 CURRENT_FRAGMENTS = {"predictions": "drift_current_predictions", "labels": "drift_current_labels"}
@@ -160,9 +161,11 @@ class DriftSource:
             reference_fragment = REFERENCE_FRAGMENTS["labels" if value.is_label else "predictions"]
         # The fragments are rendered first and go into the query's {current_rows}/{reference_rows}
         # slots as finished SQL (str.format does not look into the values it inserts).
-        ids["current_rows"] = sqlfiles.render(CURRENT_FRAGMENTS["labels" if value.is_label else "predictions"], ids)
-        ids["reference_rows"] = sqlfiles.render(reference_fragment, ids)
-        return sqlfiles.render(name, ids)
+        dialect = self.source.dialect
+        ids["current_rows"] = sqlfiles.render(CURRENT_FRAGMENTS["labels" if value.is_label else "predictions"], ids,
+                                              dialect=dialect)
+        ids["reference_rows"] = sqlfiles.render(reference_fragment, ids, dialect=dialect)
+        return sqlfiles.render(name, ids, dialect=dialect)
 
     def _params(self, window: Window, reference: ReferenceRows) -> dict[str, Any]:
         params = self.source.window_params(window)

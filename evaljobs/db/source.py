@@ -1,4 +1,4 @@
-"""SQL sources: connect to the user's database and run the aggregate queries of ``sql/``.
+"""A job's source: its mapped tables and columns, checked, and the aggregate queries of ``sql/``.
 
 Only aggregates cross this boundary (confusion cells, per-score counts, totals): no
 function here returns prediction rows. Every query filters by model and time window and
@@ -7,25 +7,22 @@ binds its values; table and column names come from the job's mapping, quoted for
 
 from __future__ import annotations
 
-import math
-import os
 import re
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
-from . import sqlfiles
-from .config import Job
-from .errors import ConfigError, SourceError, redact
-from .metrics import LOG_LOSS_EPS
-from .windows import Window
+from evaljobs.config import Job
+from evaljobs.db import sqlfiles
+from evaljobs.db.dialects import bind_time, class_text
+from evaljobs.db.engine import connection, describe_engine, first_line
+from evaljobs.errors import SourceError
+from evaljobs.quality.metrics import LOG_LOSS_EPS
+from evaljobs.windows import Window
 
 _SQLITE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?$")
 
@@ -33,84 +30,6 @@ _SQLITE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})
 _PREDICTION_COLUMNS = ("prediction_id", "model_name", "model_version", "predicted_at", "predicted_label")
 _OPTIONAL_PREDICTION_COLUMNS = ("score", "latency_seconds")
 _LABEL_COLUMNS = ("label_prediction_id", "label", "labeled_at")
-
-
-def connect(url: str, create: bool = False) -> Engine:
-    """An engine for ``url`` that evaluates in UTC; fails early with a one-line SourceError.
-
-    A SQLite file that does not exist is an error (SQLite would silently create an empty
-    one) unless ``create`` is true, as for ``init-db`` and ``demo-data``.
-    """
-    try:
-        parsed = sa.engine.make_url(url)
-    except ArgumentError:
-        raise ConfigError(f"database URL {redact(url)!r} is not a valid SQLAlchemy URL",
-                          "use e.g. sqlite:///evaljobs.db or postgresql+psycopg://user@host/db") from None
-    if parsed.host and "@" in parsed.host:
-        # The URL was split at the password's own '@': the rest of it would be taken for the
-        # host name and printed in every connection error.
-        raise ConfigError("the database URL has an unescaped '@' in its user or password",
-                          "URL-encode it as %40 (e.g. postgresql+psycopg://bob:p%40ss@db/ml)")
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
-            and not parsed.database.startswith("file:") and not create and not os.path.exists(parsed.database):
-        raise SourceError(f"SQLite database file {parsed.database!r} does not exist",
-                          "check 'database:' in the config (relative paths start in the current directory), "
-                          "or create it with evaljobs init-db")
-    connect_args: dict[str, Any] = {}
-    if parsed.get_backend_name() == "postgresql":
-        # Compare timestamps in UTC whatever the server's or role's TimeZone says (keeping any
-        # options the URL already carries, such as a search_path).
-        given = parsed.query.get("options")
-        given = " ".join(given) if isinstance(given, tuple) else given
-        connect_args["options"] = f"{given} -c timezone=UTC" if given else "-c timezone=UTC"
-    try:
-        engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
-    except NoSuchModuleError:
-        raise SourceError(f"no SQLAlchemy dialect for {parsed.drivername!r}",
-                          "install the driver (e.g. pip install 'evaljobs[postgres]')") from None
-    except ImportError as exc:
-        raise SourceError(f"the database driver for {parsed.drivername!r} is not installed ({exc.name})",
-                          "install it (e.g. pip install 'evaljobs[postgres]')") from None
-    if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_math)
-    return engine
-
-
-def _sqlite_math(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
-    # SQLite has LN only when built with math functions; provide it when it is missing.
-    try:
-        dbapi_connection.execute("SELECT ln(1)")
-    except sqlite3.OperationalError:
-        dbapi_connection.create_function("ln", 1, math.log, deterministic=True)
-
-
-def describe_engine(engine: Engine) -> str:
-    """The engine's URL with any password hidden."""
-    return engine.url.render_as_string(hide_password=True)
-
-
-@contextmanager
-def connection(engine: Engine, purpose: str) -> Iterator[Connection]:
-    """A connection whose failures become one-line SourceErrors naming ``purpose``."""
-    try:
-        conn = engine.connect()
-    except SQLAlchemyError as exc:
-        raise SourceError(
-            f"cannot connect to database {describe_engine(engine)}: {_first_line(getattr(exc, 'orig', exc))}",
-            "check 'database:' in the config and that the server is running",
-        ) from None
-    try:
-        with conn:
-            yield conn
-    except DBAPIError as exc:
-        raise SourceError(f"{purpose} failed on {describe_engine(engine)}: {_first_line(exc.orig)}") from None
-    except SQLAlchemyError as exc:
-        raise SourceError(f"{purpose} failed on {describe_engine(engine)}: {_first_line(exc)}") from None
-
-
-def _first_line(error: object) -> str:
-    text = str(error).strip().splitlines()
-    return redact(text[0]) if text else type(error).__name__
 
 
 @dataclass(frozen=True)
@@ -206,7 +125,7 @@ class JobSource:
             except DBAPIError as exc:
                 raise SourceError(
                     f"job {self.job.name!r}: cannot read table or view {table!r} in {describe_engine(self.engine)} "
-                    f"({_first_line(exc.orig)})",
+                    f"({first_line(exc.orig)})",
                     "create it (see sql/schema.sql) or set tables: in the job",
                 ) from None
 
@@ -217,6 +136,11 @@ class JobSource:
         )
 
     # ---- query plumbing -----------------------------------------------------------------
+    @property
+    def dialect(self) -> str:
+        """The SQLAlchemy dialect name of the engine (``sqlite``, ``postgresql``, ...)."""
+        return self.engine.dialect.name
+
     def quote(self, name: str) -> str:
         """A table (optionally ``schema.table``) or column name, quoted for this dialect."""
         preparer = self.engine.dialect.identifier_preparer
@@ -252,7 +176,7 @@ class JobSource:
 
     def query(self, name: str, params: dict[str, Any], slots: dict[str, str] | None = None) -> list[sa.Row]:
         """Run ``sql/<name>.sql`` (extra generated ``slots`` filled in) and return its small result."""
-        statement = sa.text(sqlfiles.render(name, self.identifiers(), slots))
+        statement = sa.text(sqlfiles.render(name, self.identifiers(), slots, self.dialect))
         with connection(self.engine, f"job {self.job.name!r}: query {name}") as conn:
             return list(conn.execute(statement, params))
 
@@ -266,7 +190,8 @@ class JobSource:
         }
         if with_ranks:
             params["positive_label"] = self.job.positive_label or ""
-        ranks = sqlfiles.render("score_ranks" if with_ranks else "score_ranks_skipped", self.identifiers())
+        ranks = sqlfiles.render("score_ranks" if with_ranks else "score_ranks_skipped", self.identifiers(),
+                                dialect=self.dialect)
         out = WindowAggregates()
         for row in self.query("window_aggregates", params, {"score_ranks": ranks}):
             if row.row_kind == "cell":
@@ -305,48 +230,3 @@ class WindowAggregates:
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
-
-
-def class_text(dialect_name: str, column: str) -> str:
-    """SQL for a class label as text, the same for 1, 1.0 and '1' on every engine.
-
-    PostgreSQL writes a float 1.0 as '1'; SQLite and DuckDB write '1.0', which would never
-    match an integer prediction or ``positive_label: 1`` (a float label column is common: it
-    is what a pandas column with NaNs becomes).
-    """
-    if dialect_name == "sqlite":
-        return (f"CASE WHEN typeof({column}) = 'real' AND {column} = CAST({column} AS INTEGER) "
-                f"THEN CAST(CAST({column} AS INTEGER) AS VARCHAR) ELSE CAST({column} AS VARCHAR) END")
-    if dialect_name == "duckdb":
-        return (f"CASE WHEN typeof({column}) IN ('DOUBLE', 'FLOAT') AND {column} = TRY_CAST({column} AS BIGINT) "
-                f"THEN CAST(TRY_CAST({column} AS BIGINT) AS VARCHAR) ELSE CAST({column} AS VARCHAR) END")
-    return f"CAST({column} AS VARCHAR)"
-
-
-def bind_time(dialect_name: str, moment: datetime) -> Any:
-    """A UTC instant as the dialect compares it: ISO text on SQLite, an aware datetime elsewhere."""
-    utc = moment.astimezone(timezone.utc)
-    if dialect_name == "sqlite":
-        return utc.replace(tzinfo=None).isoformat(sep=" ")
-    return utc
-
-
-def create_reference_schema(engine: Engine) -> None:
-    """Create the reference ``predictions`` and ``labels`` tables (``sql/schema.sql``) if missing."""
-    with connection(engine, "creating the reference schema") as conn:
-        for statement in sqlfiles.statements("schema"):
-            conn.execute(sa.text(statement))
-        conn.commit()
-
-
-__all__ = [
-    "ConfusionCell",
-    "bind_time",
-    "JobSource",
-    "RankCounts",
-    "WindowAggregates",
-    "connect",
-    "connection",
-    "create_reference_schema",
-    "describe_engine",
-]

@@ -20,9 +20,9 @@ from collections.abc import Iterable
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
-from .records import LatencyHistogram, Problem, VersionResult
-from .sources import JobSource
-from .windows import Window
+from evaljobs.records import LatencyHistogram, Problem, VersionResult
+from evaljobs.db.source import JobSource
+from evaljobs.windows import Window
 
 #: The families this module adds to every version's group (merged into ``exposition.FAMILIES``).
 FAMILIES: dict[str, str] = {

@@ -1,7 +1,7 @@
 """``evaljobs gate``: pass or fail a model version in CI, on thresholds from ``schedules.yaml``.
 
 The candidate (and optionally a baseline) version is evaluated over the job's window at
-``--at`` by the same :func:`evaljobs.evaluate.evaluate_job` as every other command; then each
+``--at`` by the same :func:`evaljobs.ops.runner.evaluate_job` as every other command; then each
 configured threshold becomes one check (one JUnit test case):
 
 - ``min_labeled_predictions``: the candidate has at least that many labelled predictions;
@@ -28,11 +28,11 @@ from datetime import datetime
 
 from scipy.stats import norm
 
-from . import exposition
-from .config import Gate
-from .errors import ConfigError, EvaljobsError
-from .records import JobResult, VersionResult
-from .windows import Window
+from evaljobs import exposition
+from evaljobs.config import Gate
+from evaljobs.errors import ConfigError, EvaljobsError
+from evaljobs.records import JobResult, VersionResult
+from evaljobs.windows import Window
 
 PASS, FAIL, SKIPPED, ERROR = "pass", "fail", "skipped", "error"
 

@@ -1,6 +1,6 @@
 """One evaluation of one window, as ``run``, ``schedule`` and ``backfill`` all do it.
 
-claim the window in the results store -> :func:`evaljobs.evaluate.evaluate_job` -> write the
+claim the window in the results store -> :func:`evaljobs.ops.runner.evaluate_job` -> write the
 result in one transaction -> (live runs) push what is pending. The commands differ only in which
 windows they ask for, whether a finished window is evaluated again (``replace``), and whether
 results go to the Pushgateway (``push``). Time comes from the injected clock, read here at the
@@ -16,15 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from .config import Config, Job
-from .errors import EvaljobsError, SinkError
-from .evaluate import evaluate_job
-from .records import JobResult
-from .runner import Runner
-from .sinks.pushgateway import PushgatewaySink
-from .sinks.results import Claim, Holder, PushReport, ResultsStore, job_status
-from .sources import connect
-from .windows import Window
+from evaljobs.config import Config, Job
+from evaljobs.errors import EvaljobsError, SinkError
+from evaljobs.ops.runner import evaluate_job
+from evaljobs.records import JobResult
+from evaljobs.ops.runner import Runner
+from evaljobs.sinks.pushgateway import PushgatewaySink
+from evaljobs.ops.store import Claim, Holder, PushReport, ResultsStore, job_status
+from evaljobs.db.engine import connect
+from evaljobs.windows import Window
 
 log = logging.getLogger("evaljobs.runs")
 

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from . import localservices
+from dev import localservices
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 PROMETHEUS_FILES = REPOSITORY / "prometheus"
@@ -222,8 +222,9 @@ def _instant(rfc3339: str) -> float:
 
 def feed_demo(urls: dict[str, str], directory: Path = STACK_DIR, config: str = "schedules.yaml") -> int:
     """Write the demo data, run every job ten days ago and now, wait for the rules; returns the exit code."""
-    from . import cli, demo
-    from .config import load_config
+    from evaljobs import cli
+    from dev import demo
+    from evaljobs.config import load_config
 
     database = f"sqlite:///{directory / 'evaljobs-demo.db'}"
     os.environ["EVALJOBS_DATABASE_URL"] = database

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from .config import DRIFT_METHODS_BY_KIND, DRIFT_TESTS
+from evaljobs.drift.catalogue import DEFAULT_THRESHOLDS, METHODS_BY_KIND, TESTS
 
 # scipy.stats costs ~70 MB of resident memory on import, so it is imported where a test
 # needs it, not by every job that merely loads this module.
@@ -43,14 +44,6 @@ KS_EXACT_MAX_N = 10_000
 #: distances (Wasserstein, Jensen-Shannon): Evidently's rule, because with large samples every
 #: test rejects on differences too small to matter.
 SMALL_REFERENCE = 1000
-#: Drift thresholds by method: a p-value below it (tests), or a distance at or above it.
-DEFAULT_THRESHOLDS: dict[str, float] = {
-    "psi": 0.2,
-    "jensen_shannon": 0.1,
-    "wasserstein": 0.1,
-    "ks": 0.05,
-    "chi_square": 0.05,
-}
 #: The bucket that collects current categories the reference never had.
 UNSEEN_CATEGORY = "(unseen)"
 
@@ -65,12 +58,12 @@ def default_method(kind: str, reference_values: int) -> str:
 
 def methods_for(kind: str) -> tuple[str, ...]:
     """Every method computed for a kind of value (all are published; one decides)."""
-    return DRIFT_METHODS_BY_KIND[kind]
+    return METHODS_BY_KIND[kind]
 
 
 def detected(method: str, score: float, p_value: float | None, threshold: float) -> bool:
     """Drift by one method: ``p < threshold`` for tests, ``score >= threshold`` for distances."""
-    if method in DRIFT_TESTS:
+    if method in TESTS:
         if p_value is None:
             raise ValueError(f"method {method!r} needs a p-value")
         return p_value < threshold
@@ -185,7 +178,69 @@ def category_table(
     return names, [reference.get(name, 0) for name in names], [current.get(name, 0) for name in names]
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """Everything a method sees of one value compared with its reference: small summaries only.
+
+    ``reference_counts``/``current_counts`` are aligned buckets (quantile bins, or categories
+    with an unseen bucket). Ordered (numeric) values add the exact ``max_gap`` and ``area``
+    over all distinct values; categorical ones add ``table``, the union of categories.
+    """
+
+    reference_counts: Sequence[float]
+    current_counts: Sequence[float]
+    reference_values: int
+    current_values: int
+    max_gap: int | None = None
+    area: float | None = None
+    reference_sum_squares: float | None = None
+    table: tuple[Sequence[int], Sequence[int]] | None = None
+
+
+def _psi(c: Comparison) -> tuple[float, float | None]:
+    return psi(c.reference_counts, c.current_counts), None
+
+
+def _jensen_shannon(c: Comparison) -> tuple[float, float | None]:
+    return jensen_shannon(c.reference_counts, c.current_counts), None
+
+
+def _wasserstein(c: Comparison) -> tuple[float, float | None]:
+    assert c.area is not None
+    return (wasserstein(c.area, c.reference_values, c.current_values)
+            / wasserstein_norm(c.reference_sum_squares or 0.0, c.reference_values)), None
+
+
+def _ks(c: Comparison) -> tuple[float, float | None]:
+    assert c.max_gap is not None
+    statistic = ks_statistic(c.max_gap, c.reference_values, c.current_values)
+    return statistic, ks_p_value(statistic, c.reference_values, c.current_values)
+
+
+def _chi_square(c: Comparison) -> tuple[float, float | None]:
+    assert c.table is not None
+    return chi_square(*c.table)
+
+
+#: Each method of :data:`evaljobs.drift.catalogue.METHODS` as ``(score, p_value)`` of a comparison.
+STATISTICS: dict[str, Callable[[Comparison], tuple[float, float | None]]] = {
+    "psi": _psi,
+    "jensen_shannon": _jensen_shannon,
+    "wasserstein": _wasserstein,
+    "ks": _ks,
+    "chi_square": _chi_square,
+}
+
+
+def statistics(kind: str, comparison: Comparison) -> list[tuple[str, float, float | None]]:
+    """``(method, score, p_value)`` of every method that applies to ``kind``, in catalogue order."""
+    return [(name, *STATISTICS[name](comparison)) for name in methods_for(kind)]
+
+
 __all__ = [
+    "STATISTICS",
+    "Comparison",
+    "statistics",
     "DEFAULT_THRESHOLDS",
     "KS_EXACT_MAX_N",
     "PSI_EPSILON",

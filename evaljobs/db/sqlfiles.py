@@ -1,0 +1,82 @@
+"""Named SQL files from ``sql/``, rendered with quoted identifiers, per engine.
+
+Queries are templates: ``{name}`` slots take identifiers that evaljobs quotes for the
+engine's dialect (never raw user text), and the slots named in :data:`INCLUDES` take a shared
+fragment, so that a rule such as "the latest label wins" is written once. Values are always
+bound parameters (``:name``).
+
+Per-engine variants follow dbt's override rule: ``sql/<dialect>/<name>.sql``, when it exists,
+is used in place of ``sql/<name>.sql`` for that dialect (``sqlite``, ``postgresql``, ``duckdb``,
+``hive``...). A new engine is an entry in :mod:`evaljobs.db.dialects` plus the few overrides it needs.
+
+In a source checkout the files are read from ``sql/`` at the repository root; an installed
+wheel carries them as ``evaljobs/sql/``.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Mapping
+
+#: Slot name -> (fragment file, the fragment's own fixed slots). A fragment is rendered with
+#: the including query's identifiers and dialect, so its overrides apply too.
+INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
+    "window_rows": ("window_rows", {}),
+    # p.model = :model AND :<bounds>_start <= p.predicted_at < :<bounds>_end
+    "model_window": ("fragments/model_window", {"bounds": "window"}),
+    "model_reference_window": ("fragments/model_window", {"bounds": "reference"}),
+    # The latest label before :labels_as_of wins, per (prediction_id, model_version).
+    "label_join": ("fragments/label_join", {}),
+    "latest_label_rank": ("fragments/latest_label_rank", {}),
+}
+
+
+def sql_directory() -> Path:
+    """Where the SQL files are: inside the installed package, else the checkout's ``sql/``."""
+    packaged = resources.files("evaljobs") / "sql"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "sql"
+
+
+@lru_cache(maxsize=None)
+def read_sql(name: str, dialect: str | None = None) -> str:
+    """The text of ``sql/<dialect>/<name>.sql`` if that override exists, else of ``sql/<name>.sql``."""
+    directory = sql_directory()
+    if dialect:
+        override = directory / dialect / f"{name}.sql"
+        if override.is_file():
+            return override.read_text(encoding="utf-8")
+    return (directory / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def render(name: str, identifiers: Mapping[str, str], slots: Mapping[str, str] | None = None,
+           dialect: str | None = None) -> str:
+    """``sql/<name>.sql`` (or its ``dialect`` override) with its slots filled and fragments included.
+
+    ``slots`` fills further slots with SQL that evaljobs generated (another rendered fragment,
+    a list of generated column expressions), never with user text.
+    """
+    text = _without_comments(read_sql(name, dialect))
+    filled = {**identifiers, **(slots or {})}
+    for field in {field for _, field, _, _ in string.Formatter().parse(text) if field}:
+        if field in INCLUDES and field not in filled:
+            fragment, fixed = INCLUDES[field]
+            filled[field] = render(fragment, {**identifiers, **fixed}, slots, dialect)
+    return text.format_map(filled)
+
+
+def _without_comments(text: str) -> str:
+    # Comments may mention :parameters, which the driver would otherwise expect values for.
+    # (Our SQL has no '--' inside string literals.)
+    return re.sub(r"--[^\n]*", "", text)
+
+
+def statements(name: str, dialect: str | None = None) -> list[str]:
+    """The statements of a multi-statement file such as ``schema.sql``, comments removed."""
+    text = _without_comments(read_sql(name, dialect))
+    return [part.strip() for part in text.split(";") if part.strip()]

@@ -1,0 +1,105 @@
+"""Evaluate jobs: one window of one job -> its records (:func:`evaluate_job`), and a
+:class:`Runner` that plans windows and keeps engines and checked sources between runs.
+
+A :class:`Runner` keeps one engine per database URL and one checked source per job, so a
+long-lived scheduler does not reconnect or re-inspect tables for every window.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+
+from sqlalchemy.engine import Engine
+
+from evaljobs.config import Config, Job
+from evaljobs.db.engine import connect
+from evaljobs.db.source import JobSource
+from evaljobs.drift.evaluate import evaluate_drift
+from evaljobs.quality.latency import latency_histograms
+from evaljobs.quality.tasks import TASKS
+from evaljobs.records import JobResult
+from evaljobs.windows import Window, plan_window, schedule_interval
+
+
+def evaluate_job(
+    source: JobSource,
+    window: Window,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+) -> JobResult:
+    """Evaluate every version of the job's model that has predictions in ``window``.
+
+    This is the one code path that ``run``, ``schedule``, ``backfill`` and ``gate`` share:
+    the job's task gives the versions' quality records, then latency and drift are added.
+    """
+    job = source.job
+    started_at, started = wall_clock(), clock()
+    source.ensure_schema()
+    quality = TASKS[job.task].evaluate(source, window)
+    versions, problems = quality.versions, list(quality.problems)
+    if "latency_seconds" in source.available_optional and versions:
+        latency, latency_problems = latency_histograms(source, window)
+        versions = [replace(v, latency=latency.get(v.model_version)) for v in versions]
+        problems.extend(latency_problems)
+    if job.drift is not None:
+        drift_reports, drift_problems = evaluate_drift(source, window, [v.model_version for v in versions])
+        versions = [replace(v, drift=drift_reports.get(v.model_version)) for v in versions]
+        problems.extend(drift_problems)
+    return JobResult(
+        job=job.name,
+        model=job.model,
+        task=job.task,
+        window=window,
+        versions=versions,
+        orphan_labels=quality.orphan_labels,
+        started_at=started_at,
+        duration_seconds=clock() - started,
+        problems=problems,
+        schedule_interval_seconds=schedule_interval(job.schedule, window.evaluated_at).total_seconds(),
+    )
+
+
+@dataclass
+class Runner:
+    """Evaluates the jobs of one config against its database."""
+
+    config: Config
+    _engine: Engine | None = field(default=None, repr=False)
+    _sources: dict[str, JobSource] = field(default_factory=dict, repr=False)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = connect(self.config.database)
+        return self._engine
+
+    def source(self, job: Job) -> JobSource:
+        """The job's source, its tables and columns checked on first use."""
+        if job.name not in self._sources:
+            source = JobSource(self.engine, job)
+            source.check_schema()
+            self._sources[job.name] = source
+        return self._sources[job.name]
+
+    def window(self, job: Job, at: datetime, labels_as_of: datetime | None = None) -> Window:
+        """The window an evaluation of ``job`` at ``at`` covers."""
+        return plan_window(at, job.window, job.label_delay, labels_as_of)
+
+    def evaluate(self, job: Job, at: datetime, labels_as_of: datetime | None = None) -> JobResult:
+        """Evaluate ``job`` at ``at`` (labels as of ``labels_as_of``, default ``at``)."""
+        return evaluate_job(self.source(job), self.window(job, at, labels_as_of))
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+        self._sources.clear()
+
+    def __enter__(self) -> "Runner":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
