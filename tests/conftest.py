@@ -150,3 +150,17 @@ def scrape(url: str) -> list:
 def samples(url: str, name: str) -> list:
     """Every sample called ``name`` at ``url``."""
     return [s for family in scrape(url) for s in family.samples if s.name == name]
+
+
+#: Fixtures that stand for a running service: a test using one is marked ``service``.
+SERVICE_FIXTURES = frozenset({"postgres_server", "pushgateway"})
+#: Parameter values of the engine fixtures that need a server.
+SERVICE_ENGINES = frozenset({"postgresql"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that need a service, so ``-m 'not service'`` runs the fast, pure ones alone."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) or SERVICE_ENGINES & set(map(str, params.values())):
+            item.add_marker(pytest.mark.service)

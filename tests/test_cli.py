@@ -12,9 +12,9 @@ import pytest
 
 from evaljobs import cli
 
-from .conftest import samples
-from .dbdata import Label, Prediction
-from .test_pipeline_db import AT, load_url
+from tests.conftest import samples
+from tests.dbdata import Label, Prediction
+from tests.db.test_pipeline_db import AT, load_url
 
 JOB = """  - name: {name}
     model: m

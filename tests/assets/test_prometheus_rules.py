@@ -20,7 +20,7 @@ from evaljobs.config import load_config
 from evaljobs.ops.runner import Runner
 from evaljobs.windows import parse_timestamp
 
-PROMETHEUS_DIR = Path(__file__).resolve().parent.parent / "prometheus"
+PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "prometheus"
 RULES = PROMETHEUS_DIR / "evaljobs.rules.yml"
 RULE_TESTS = PROMETHEUS_DIR / "evaljobs.rules.test.yml"
 CONFIG = PROMETHEUS_DIR / "prometheus.yml"
@@ -71,12 +71,14 @@ def metric_names(expr: str) -> set[str]:
     return {m for m in _METRIC_TOKEN.findall(unquoted) if m not in LABEL_NAMES}
 
 
+@pytest.mark.service
 def test_promtool_check_rules() -> None:
     result = promtool("check", "rules", str(RULES))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(rules())} rules found" in result.stdout
 
 
+@pytest.mark.service
 def test_promtool_check_config_loads_the_rules() -> None:
     result = promtool("check", "config", str(CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -87,6 +89,7 @@ def test_promtool_check_config_loads_the_rules() -> None:
     assert "job_name: node" in CONFIG.read_text()  # the commented node_exporter example
 
 
+@pytest.mark.service
 def test_promtool_unit_tests_pass() -> None:
     result = promtool("test", "rules", str(RULE_TESTS))
     assert result.returncode == 0, result.stdout + result.stderr

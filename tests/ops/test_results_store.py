@@ -26,9 +26,9 @@ from evaljobs.db.engine import connect
 from evaljobs.db.source import JobSource
 from evaljobs.windows import Window, plan_window
 
-from .conftest import samples
-from .dbdata import Label, Prediction, load
-from .test_pipeline_db import AT, make_job
+from tests.conftest import samples
+from tests.dbdata import Label, Prediction, load
+from tests.db.test_pipeline_db import AT, make_job
 
 JOB = make_job("multiclass")
 T = AT - timedelta(days=1, hours=12)  # inside the window evaluated at AT (1d window, 1d label delay)

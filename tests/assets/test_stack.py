@@ -8,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from dev import localservices, stack
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.service  # real processes: Pushgateway, Prometheus, PostgreSQL
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def run_stack(action: str, directory: Path) -> subprocess.CompletedProcess:

@@ -9,8 +9,8 @@ import pytest
 from evaljobs import exposition
 from evaljobs.windows import schedule_interval
 
-from .dbdata import Prediction
-from .test_pipeline_db import AT, evaluate, load_url, make_job
+from tests.dbdata import Prediction
+from tests.db.test_pipeline_db import AT, evaluate, load_url, make_job
 
 WEDNESDAY = datetime(2026, 11, 25, 22, 0, tzinfo=timezone.utc)
 

@@ -11,7 +11,7 @@ import yaml
 from evaljobs import cli
 from evaljobs.config import load_config, parse_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 OPERATIONS = README[README.index("## Operations: results store"):]
 

@@ -16,8 +16,8 @@ from statsmodels.stats.proportion import confint_proportions_2indep
 from evaljobs import cli, exposition
 from evaljobs.ops.gate import newcombe_interval, wilson_interval
 
-from .dbdata import Label, Prediction
-from .test_pipeline_db import AT, load_url
+from tests.dbdata import Label, Prediction
+from tests.db.test_pipeline_db import AT, load_url
 
 WINDOW_TIME = AT - timedelta(hours=12)  # inside the window evaluated at AT (1d window, no label delay)
 

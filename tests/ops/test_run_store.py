@@ -9,8 +9,8 @@ from evaljobs.ops.store import ResultsStore
 from evaljobs.db.engine import connect
 from evaljobs.windows import latest_fire_time, plan_window
 
-from .test_cli import config_file, loaded_sqlite  # noqa: F401 - a fixture
-from .test_pipeline_db import AT
+from tests.test_cli import config_file, loaded_sqlite  # noqa: F401 - a fixture
+from tests.db.test_pipeline_db import AT
 
 
 def store_rows(url: str) -> list[dict]:

@@ -19,7 +19,7 @@ from evaljobs.db.engine import connect
 from evaljobs.db.source import JobSource
 from evaljobs.windows import plan_window
 
-from .dbdata import Label, Prediction, load
+from tests.dbdata import Label, Prediction, load
 
 AT = datetime(2026, 1, 10, tzinfo=timezone.utc)
 ORIGIN = datetime(2026, 1, 7, 12, tzinfo=timezone.utc)

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import yaml
 
-from .test_prometheus_rules import (
+from tests.assets.test_prometheus_rules import (
     PUSHGATEWAY_SERIES,
     exposed_series,
     metric_names,
     rules,
 )
 
-GRAFANA_DIR = Path(__file__).resolve().parent.parent / "grafana"
+GRAFANA_DIR = Path(__file__).resolve().parents[2] / "grafana"
 DASHBOARD = GRAFANA_DIR / "dashboards" / "evaljobs.json"
 PROVIDER = GRAFANA_DIR / "provisioning" / "dashboards" / "evaljobs.yaml"
 DATASOURCE = GRAFANA_DIR / "provisioning" / "datasources" / "prometheus.yaml"

@@ -23,9 +23,9 @@ from evaljobs.db.engine import connect
 from evaljobs.db.source import JobSource
 from evaljobs.windows import plan_window
 
-from .conftest import scrape
-from .dbdata import Label, Prediction, load
-from .test_pipeline_db import AT, evaluate, load_url, make_job
+from tests.conftest import scrape
+from tests.dbdata import Label, Prediction, load
+from tests.db.test_pipeline_db import AT, evaluate, load_url, make_job
 
 WINDOW = plan_window(AT, timedelta(days=1), timedelta(days=1))
 
@@ -208,7 +208,7 @@ def test_new_families_are_in_the_readme_metrics_table() -> None:
 
     from evaljobs.quality import latency
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     table = readme[readme.index("## Metrics"):readme.index("## How it computes")]
     for name in [*latency.FAMILIES, "evaljobs_schedule_interval_seconds"]:
         assert f"`{name}" in table, name

@@ -25,8 +25,10 @@ from evaljobs.ops.store import ResultsStore, families_from_text
 from evaljobs.db.engine import connect
 from evaljobs.windows import latest_fire_time
 
-from .conftest import samples
-from .dbdata import Label, Prediction, load
+from tests.conftest import samples
+from tests.dbdata import Label, Prediction, load
+
+pytestmark = pytest.mark.service  # real processes: Pushgateway, Prometheus, PostgreSQL
 
 UTC = timezone.utc
 

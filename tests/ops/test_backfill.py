@@ -21,7 +21,7 @@ from evaljobs.ops.store import ResultsStore
 from evaljobs.db.engine import connect
 from evaljobs.windows import fire_times
 
-from .conftest import samples
+from tests.conftest import samples
 
 UTC = timezone.utc
 FRAUD = """  - name: fraud-6h
@@ -173,6 +173,7 @@ def prometheus_query(url: str, query: str, at: float) -> list[dict]:
     return body["data"]["result"]
 
 
+@pytest.mark.service
 def test_backfilled_history_reads_back_from_a_real_prometheus(sqlite_url, tmp_path, capsys, demo_now) -> None:
     """backfill -> promtool tsdb create-blocks-from openmetrics -> Prometheus -> /api/v1/query at past times."""
     demodata.build(sqlite_url, now=demo_now, days=4)

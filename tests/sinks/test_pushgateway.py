@@ -13,9 +13,9 @@ from evaljobs.config import Pushgateway
 from evaljobs.errors import SinkError
 from evaljobs.sinks.pushgateway import PushgatewaySink
 
-from .conftest import samples, scrape
-from .dbdata import Label, Prediction
-from .test_pipeline_db import AT, ORIGIN, evaluate, expected, load_url, make_job
+from tests.conftest import samples, scrape
+from tests.dbdata import Label, Prediction
+from tests.db.test_pipeline_db import AT, ORIGIN, evaluate, expected, load_url, make_job
 
 TOL = 1e-9
 

@@ -13,8 +13,8 @@ from evaljobs.errors import ConfigError, SourceError
 from evaljobs.db.dialects import bind_time
 from evaljobs.db.engine import connect
 
-from .dbdata import Label, Prediction, load
-from .test_pipeline_db import AT, evaluate, load_url, make_job
+from tests.dbdata import Label, Prediction, load
+from tests.db.test_pipeline_db import AT, evaluate, load_url, make_job
 
 T = AT - timedelta(days=1, hours=12)
 

@@ -14,9 +14,9 @@ from evaljobs import demodata
 from evaljobs.errors import EXIT_PARTIAL, EXIT_USAGE
 from evaljobs.windows import parse_timestamp
 
-from .conftest import samples
+from tests.conftest import samples
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+REPOSITORY = Path(__file__).resolve().parents[2]
 AT = "2026-11-20T06:30:00Z"
 
 

@@ -16,8 +16,8 @@ from evaljobs.db.engine import connect
 from evaljobs.db.source import JobSource
 from evaljobs.windows import plan_window
 
-from .dbdata import Label, Prediction, load
-from .test_pipeline_db import AT, ORIGIN, make_job
+from tests.dbdata import Label, Prediction, load
+from tests.db.test_pipeline_db import AT, ORIGIN, make_job
 
 
 def rows_returned_by_evaluation(url: str, n: int) -> list[int]:
@@ -59,7 +59,7 @@ def test_evaljobs_never_imports_pandas() -> None:
 
 def test_wheel_ships_the_sql_files(tmp_path: Path) -> None:
     """A non-editable install must find sql/: the wheel carries it as evaljobs/sql/."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                     str(tmp_path), str(root)], check=True, capture_output=True)
     [wheel] = tmp_path.glob("evaljobs-*.whl")

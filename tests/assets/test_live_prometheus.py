@@ -18,10 +18,12 @@ from evaljobs import cli
 from dev import localservices, stack
 from evaljobs import demodata
 
-from .test_grafana_dashboard import panel_queries, substitute, variable_queries
-from .test_prometheus_rules import RULES, rules
+from tests.assets.test_grafana_dashboard import panel_queries, substitute, variable_queries
+from tests.assets.test_prometheus_rules import RULES, rules
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.service  # real processes: Pushgateway, Prometheus, PostgreSQL
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def histogram_quantile(q: float, buckets: list[dict]) -> float:
