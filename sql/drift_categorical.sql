@@ -6,7 +6,7 @@
 WITH {current_rows},
 {reference_rows},
 counts AS (
-    SELECT 1 AS is_reference, CAST(NULL AS VARCHAR) AS model_version, value, COUNT(*) AS n
+    SELECT 1 AS is_reference, CAST(NULL AS {text_type}) AS model_version, value, COUNT(*) AS n
     FROM reference_rows
     GROUP BY value
     UNION ALL

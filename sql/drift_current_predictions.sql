@@ -2,7 +2,7 @@
 -- its version and the compared value ({current_value}: a feature column or a model output,
 -- cast to the kind's type by the caller). NULL values are kept: the queries count them.
 current_rows AS (
-    SELECT CAST(p.{model_version} AS VARCHAR) AS model_version, {current_value} AS value
+    SELECT CAST(p.{model_version} AS {text_type}) AS model_version, {current_value} AS value
     FROM {predictions} p
     WHERE {model_window}
 )

@@ -34,7 +34,7 @@ reference_values AS (
     FROM reference_rows
     GROUP BY value
 ),
-reference_mean AS MATERIALIZED (  -- one row; without the hint PostgreSQL may recompute it per value
+reference_mean {materialized} (  -- one row; without the hint PostgreSQL may recompute it per value
     SELECT SUM(n * value) / SUM(n) AS mean
     FROM reference_values
     WHERE value IS NOT NULL
@@ -98,10 +98,10 @@ positioned AS (
         c.value,
         c.reference_at_or_below,
         c.current_at_or_below,
-        CASE WHEN ((c.reference_at_or_below - c.reference_at) * CAST(:bins AS BIGINT)) / NULLIF(s.reference_values, 0)
+        CASE WHEN ((c.reference_at_or_below - c.reference_at) * CAST(:bins AS BIGINT)) {int_div} NULLIF(s.reference_values, 0)
                   > CAST(:bins AS BIGINT) - 1
              THEN CAST(:bins AS BIGINT) - 1
-             ELSE ((c.reference_at_or_below - c.reference_at) * CAST(:bins AS BIGINT)) / NULLIF(s.reference_values, 0)
+             ELSE ((c.reference_at_or_below - c.reference_at) * CAST(:bins AS BIGINT)) {int_div} NULLIF(s.reference_values, 0)
         END AS bin,
         ABS(c.reference_at_or_below * c.m - c.current_at_or_below * s.reference_values) AS gap,
         c.next_value

@@ -9,8 +9,8 @@ reference_rows AS (
         FROM {predictions} p
         JOIN {label_join}
         WHERE {model_reference_window}
-          AND (CAST(:reference_version AS VARCHAR) IS NULL
-               OR CAST(p.{model_version} AS VARCHAR) = CAST(:reference_version AS VARCHAR))
+          AND (CAST(:reference_version AS {text_type}) IS NULL
+               OR CAST(p.{model_version} AS {text_type}) = CAST(:reference_version AS {text_type}))
     ) ranked
     WHERE label_rank < 2
 )

@@ -6,6 +6,6 @@ reference_rows AS (
     SELECT {reference_value} AS value
     FROM {predictions} p
     WHERE {model_reference_window}
-      AND (CAST(:reference_version AS VARCHAR) IS NULL
-           OR CAST(p.{model_version} AS VARCHAR) = CAST(:reference_version AS VARCHAR))
+      AND (CAST(:reference_version AS {text_type}) IS NULL
+           OR CAST(p.{model_version} AS {text_type}) = CAST(:reference_version AS {text_type}))
 )

@@ -15,7 +15,7 @@ SELECT
     {bucket_counts}
 FROM (
     SELECT
-        CAST(p.{model_version} AS VARCHAR) AS model_version,
+        CAST(p.{model_version} AS {text_type}) AS model_version,
         {latency_seconds_expr} AS latency_seconds
     FROM {predictions} p
     WHERE {model_window}

@@ -33,11 +33,11 @@ confusion_cells AS (
 ),
 {score_ranks},
 totals AS (
-    SELECT CAST(p.{model_version} AS VARCHAR) AS model_version, COUNT(*) AS predictions
+    SELECT CAST(p.{model_version} AS {text_type}) AS model_version, COUNT(*) AS predictions
     FROM {predictions} p
     WHERE p.{model_name} = :model
       AND p.{predicted_at} < :window_end
-    GROUP BY CAST(p.{model_version} AS VARCHAR)
+    GROUP BY CAST(p.{model_version} AS {text_type})
 ),
 orphans AS (
     SELECT COUNT(*) AS predictions

@@ -9,7 +9,7 @@ window_rows AS (
     SELECT model_version, predicted_label, label, score, latency_seconds
     FROM (
         SELECT
-            CAST(p.{model_version} AS VARCHAR) AS model_version,
+            CAST(p.{model_version} AS {text_type}) AS model_version,
             {predicted_label_text} AS predicted_label,
             {label_text} AS label,
             {score_expr} AS score,

@@ -1,34 +1,250 @@
-"""What differs between SQL engines, in one place.
+"""What differs between SQL engines, in one table.
 
-SQL templates are written once (``sql/``); the few expressions that engines spell differently
-come from here, keyed by the SQLAlchemy dialect name.
+SQL templates are written once (``sql/``); what engines spell or do differently is an entry
+of :data:`DIALECTS`, keyed by the SQLAlchemy dialect name (``engine.dialect.name``):
+
+* the SQL slots every template may use -- ``{text_type}``, ``{float_type}``, ``{int_div}``
+  (integer division of two non-negative BIGINTs), ``{materialized}`` (the hint that keeps a
+  one-row CTE from being recomputed);
+* how a class label becomes text (``1``, ``1.0`` and ``'1'`` must all read ``'1'``);
+* how a UTC instant is bound, and statements run on every new connection (time zone);
+* statements run before each drift query (planner settings);
+* how the column layout is read (an empty ``SELECT``, never a dialect's reflection) and which
+  driver type codes are numbers;
+* which locks the results store takes, and whether it may live there at all;
+* which driver errors are bad input (a cast the data refuses), and how an error's text reads.
+
+Whole queries that an engine needs written differently are override files,
+``sql/<dialect>/<name>.sql`` (see :mod:`evaljobs.db.sqlfiles`). A new engine is one entry here
+plus the overrides it needs; an engine without an entry gets :data:`ANSI`.
 """
 
 from __future__ import annotations
 
+import math
+import re
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DataError, DBAPIError, ProgrammingError
+
+#: A driver's type name that means a number: ``DOUBLE``, ``UBIGINT``, ``DECIMAL(10,2)`` (DuckDB),
+#: ``DOUBLE_TYPE``, ``INT_TYPE`` (PyHive); not ``INTERVAL`` or ``POINT``.
+_NUMERIC_NAME = re.compile(r"^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?[0-9]*|DOUBLE|FLOAT[0-9]*|REAL|DECIMAL|NUMERIC|NUMBER)"
+                           r"(?![A-Z])", re.IGNORECASE)
+#: PostgreSQL type OIDs of numbers: int8, int2, int4, float4, float8, numeric.
+_POSTGRES_NUMERIC_OIDS = frozenset({20, 21, 23, 700, 701, 1700})
+
+
+def _numeric_by_name(type_code: Any) -> bool | None:
+    """A type code that names its type (DuckDB, PyHive): numeric when the name says so."""
+    if type_code is None:
+        return None
+    return bool(_NUMERIC_NAME.match(str(type_code).strip()))
+
+
+def _numeric_postgres(type_code: Any) -> bool | None:
+    return None if type_code is None else type_code in _POSTGRES_NUMERIC_OIDS
+
+
+def _numeric_sqlite_declared(declared: str) -> bool:
+    """SQLite's own affinity rules (section 3.1 of its datatype page), for a declared column type."""
+    upper = declared.upper()
+    if any(word in upper for word in ("DATE", "TIME", "BOOL")):
+        return False  # NUMERIC affinity to SQLite, but not numbers to compare
+    if "INT" in upper:
+        return True
+    if any(word in upper for word in ("CHAR", "CLOB", "TEXT", "BLOB")) or not upper:
+        return False
+    return True  # REAL, FLOA, DOUB and NUMERIC affinity
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+_HIVE_MESSAGE = re.compile(r"errorMessage=(['\"])(.*?)\1(?:, |\))", re.DOTALL)
+
+
+def _hive_error_text(error: BaseException) -> str:
+    """PyHive puts the server's whole Thrift status in its exception; the message is in there."""
+    text = str(error)
+    match = _HIVE_MESSAGE.search(text)
+    if match:
+        text = match.group(2).encode().decode("unicode_escape", errors="replace")
+    # Spark prefixes "Error running query: " and the exception class; the first line says it.
+    text = re.sub(r"^(Error running query: )?(org\.apache\.[\w.$]+: )?", "", text.strip())
+    return _first_line(Exception(text)) if text else type(error).__name__
+
+
+def _hive_input_error(error: DBAPIError) -> bool:
+    # Spark reports every failure as one OperationalError; its error class says what it was.
+    return any(code in str(error.orig) for code in ("CAST_INVALID_INPUT", "DATATYPE_MISMATCH", "NUMERIC_VALUE_OUT_OF_RANGE"))
+
+
+def _standard_input_error(error: DBAPIError) -> bool:
+    # A cast the data refuses (PostgreSQL: invalid input syntax) or a type that cannot be compared.
+    return isinstance(error, (DataError, ProgrammingError))
+
+
+def _postgres_utc(url: URL) -> dict[str, Any]:
+    # Compare timestamps in UTC whatever the server's or role's TimeZone says (keeping any
+    # options the URL already carries, such as a search_path). A SET on connect would be
+    # undone by the pool's first rollback; a startup option is not.
+    given = url.query.get("options")
+    given = " ".join(given) if isinstance(given, tuple) else given
+    return {"options": f"{given} -c timezone=UTC" if given else "-c timezone=UTC"}
+
+
+def _sqlite_math(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # SQLite has LN only when built with math functions; provide it when it is missing.
+    try:
+        dbapi_connection.execute("SELECT ln(1)")
+    except sqlite3.OperationalError:
+        dbapi_connection.create_function("ln", 1, math.log, deterministic=True)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one engine spells and does what differs (see the module docstring)."""
+
+    name: str
+    text_type: str = "VARCHAR"
+    float_type: str = "DOUBLE PRECISION"
+    #: Integer division of two non-negative BIGINTs (``/`` is fractional on DuckDB and Spark).
+    int_div: str = "/"
+    #: How a CTE that must be computed once is introduced (``AS`` where the hint is refused).
+    materialized: str = "AS MATERIALIZED"
+    #: SQL for a class label as text; ``{column}`` and the slots above are filled in.
+    class_text: str = "CAST({column} AS {text_type})"
+    #: Timestamps stored and compared as ISO text (SQLite); else bound as aware datetimes.
+    timestamps_as_text: bool = False
+    #: Driver arguments for every connection, from the URL (PostgreSQL's time zone option).
+    connect_args: Callable[[URL], dict[str, Any]] | None = None
+    #: Called with each new DBAPI connection (SQLite's missing LN).
+    on_connect: Callable[[Any, Any], None] | None = None
+    #: Statements run on every new connection (the evaluation's time zone).
+    connect_statements: tuple[str, ...] = ()
+    #: Statements run in the transaction of each drift query (planner settings).
+    drift_settings: tuple[str, ...] = ()
+    #: The column layout's type codes: True for a number, False for not, None for unknown.
+    numeric_type_code: Callable[[Any], bool | None] = _numeric_by_name
+    #: Text can sit in numeric columns (SQLite): numeric drift first counts such values.
+    text_in_numeric_columns: bool = False
+    #: How the results store serialises its migrations: "advisory" (a PostgreSQL advisory
+    #: lock), "immediate" (SQLite's BEGIN IMMEDIATE) or "transaction" (the transaction alone).
+    migration_lock: str = "transaction"
+    #: How pushes of one job are serialised between processes: "advisory", "file" (a lock file
+    #: beside a database file) or "none" (one process per database, e.g. an embedded DuckDB).
+    push_lock: str = "none"
+    #: The results store (claims, UPDATEs in transactions) may live in this database.
+    results_store: bool = True
+    #: Whether a failed query is the data's fault (a refused cast), reported per drift value.
+    input_error: Callable[[DBAPIError], bool] = _standard_input_error
+    #: The one line of a driver error that says what went wrong.
+    error_text: Callable[[BaseException], str] = _first_line
+    #: Extra words for the README's support matrix and error hints.
+    notes: str = ""
+    slots: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "slots", {
+            "text_type": self.text_type, "float_type": self.float_type,
+            "int_div": self.int_div, "materialized": self.materialized,
+        })
+
+    def class_text_sql(self, column: str) -> str:
+        """SQL for the class label in ``column`` as text (see :func:`class_text`)."""
+        return self.class_text.format(column=column, **self.slots)
+
+    def bind_time(self, moment: datetime) -> Any:
+        """A UTC instant as this engine compares it (see :func:`bind_time`)."""
+        utc = moment.astimezone(timezone.utc)
+        if self.timestamps_as_text:
+            return utc.replace(tzinfo=None).isoformat(sep=" ")
+        return utc
+
+
+#: What an engine without its own entry gets: standard SQL spellings, no locks.
+ANSI = Dialect("ansi")
+
+DIALECTS: dict[str, Dialect] = {
+    "sqlite": Dialect(
+        "sqlite",
+        # SQLite writes a float 1.0 as '1.0'; a whole-number REAL is written as an integer.
+        class_text=("CASE WHEN typeof({column}) = 'real' AND {column} = CAST({column} AS INTEGER) "
+                    "THEN CAST(CAST({column} AS INTEGER) AS VARCHAR) ELSE CAST({column} AS VARCHAR) END"),
+        timestamps_as_text=True,
+        on_connect=_sqlite_math,
+        numeric_type_code=lambda _code: None,  # sqlite3 gives no types: the declared ones are read
+        text_in_numeric_columns=True,
+        migration_lock="immediate",
+        push_lock="file",
+    ),
+    "postgresql": Dialect(
+        "postgresql",
+        # The planner cannot know how many versions a window has (it assumes 200), so it
+        # overestimates the reference x versions rows a hundredfold and spends seconds
+        # JIT-compiling a plan that runs no faster. Only for the drift query's transaction.
+        connect_args=_postgres_utc,
+        drift_settings=("SET LOCAL jit = off",),
+        numeric_type_code=_numeric_postgres,
+        migration_lock="advisory",
+        push_lock="advisory",
+    ),
+    "duckdb": Dialect(
+        "duckdb",
+        int_div="//",
+        class_text=("CASE WHEN typeof({column}) IN ('DOUBLE', 'FLOAT') AND {column} = TRY_CAST({column} AS BIGINT) "
+                    "THEN CAST(TRY_CAST({column} AS BIGINT) AS VARCHAR) ELSE CAST({column} AS VARCHAR) END"),
+        connect_statements=("SET TimeZone = 'UTC'",),
+        push_lock="file",
+    ),
+    # Apache Spark's Thrift Server (HiveServer2 protocol) through PyHive: hive://host:port/db.
+    "hive": Dialect(
+        "hive",
+        text_type="STRING",
+        float_type="DOUBLE",
+        int_div="DIV",
+        materialized="AS",
+        class_text=("CASE WHEN typeof({column}) IN ('double', 'float') AND {column} = TRY_CAST({column} AS BIGINT) "
+                    "THEN CAST(TRY_CAST({column} AS BIGINT) AS STRING) ELSE CAST({column} AS STRING) END"),
+        connect_statements=("SET TIME ZONE 'UTC'",),
+        results_store=False,
+        input_error=_hive_input_error,
+        error_text=_hive_error_text,
+        notes="no transactions or UPDATE on Parquet tables: keep the results store in another database",
+    ),
+}
+
+
+def dialect_of(name: str) -> Dialect:
+    """The entry for a SQLAlchemy dialect name, or :data:`ANSI` for an engine without one."""
+    return DIALECTS.get(name, ANSI)
 
 
 def class_text(dialect_name: str, column: str) -> str:
     """SQL for a class label as text, the same for 1, 1.0 and '1' on every engine.
 
-    PostgreSQL writes a float 1.0 as '1'; SQLite and DuckDB write '1.0', which would never
-    match an integer prediction or ``positive_label: 1`` (a float label column is common: it
-    is what a pandas column with NaNs becomes).
+    PostgreSQL writes a float 1.0 as '1'; SQLite, DuckDB and Spark write '1.0', which would
+    never match an integer prediction or ``positive_label: 1`` (a float label column is
+    common: it is what a pandas column with NaNs becomes).
     """
-    if dialect_name == "sqlite":
-        return (f"CASE WHEN typeof({column}) = 'real' AND {column} = CAST({column} AS INTEGER) "
-                f"THEN CAST(CAST({column} AS INTEGER) AS VARCHAR) ELSE CAST({column} AS VARCHAR) END")
-    if dialect_name == "duckdb":
-        return (f"CASE WHEN typeof({column}) IN ('DOUBLE', 'FLOAT') AND {column} = TRY_CAST({column} AS BIGINT) "
-                f"THEN CAST(TRY_CAST({column} AS BIGINT) AS VARCHAR) ELSE CAST({column} AS VARCHAR) END")
-    return f"CAST({column} AS VARCHAR)"
+    return dialect_of(dialect_name).class_text_sql(column)
 
 
 def bind_time(dialect_name: str, moment: datetime) -> Any:
     """A UTC instant as the dialect compares it: ISO text on SQLite, an aware datetime elsewhere."""
-    utc = moment.astimezone(timezone.utc)
-    if dialect_name == "sqlite":
-        return utc.replace(tzinfo=None).isoformat(sep=" ")
-    return utc
+    return dialect_of(dialect_name).bind_time(moment)
+
+
+def is_numeric_column(dialect_name: str, type_code: Any, declared: str | None = None) -> bool | None:
+    """Whether a column holds numbers: from the driver's type code, or SQLite's declared type."""
+    if declared is not None:
+        return _numeric_sqlite_declared(declared)
+    return dialect_of(dialect_name).numeric_type_code(type_code)

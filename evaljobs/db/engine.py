@@ -6,9 +6,7 @@ multi-line exception never reaches the user and a password never appears in a me
 
 from __future__ import annotations
 
-import math
 import os
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from evaljobs.db import sqlfiles
+from evaljobs.db.dialects import dialect_of
 from evaljobs.errors import ConfigError, SourceError, redact
 
 
@@ -42,13 +41,8 @@ def connect(url: str, create: bool = False) -> Engine:
         raise SourceError(f"SQLite database file {parsed.database!r} does not exist",
                           "check 'database:' in the config (relative paths start in the current directory), "
                           "or create it with evaljobs init-db")
-    connect_args: dict[str, Any] = {}
-    if parsed.get_backend_name() == "postgresql":
-        # Compare timestamps in UTC whatever the server's or role's TimeZone says (keeping any
-        # options the URL already carries, such as a search_path).
-        given = parsed.query.get("options")
-        given = " ".join(given) if isinstance(given, tuple) else given
-        connect_args["options"] = f"{given} -c timezone=UTC" if given else "-c timezone=UTC"
+    spec = dialect_of(parsed.get_backend_name())
+    connect_args: dict[str, Any] = spec.connect_args(parsed) if spec.connect_args else {}
     try:
         engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
     except NoSuchModuleError:
@@ -57,17 +51,23 @@ def connect(url: str, create: bool = False) -> Engine:
     except ImportError as exc:
         raise SourceError(f"the database driver for {parsed.drivername!r} is not installed ({exc.name})",
                           "install it (e.g. pip install 'evaljobs[postgres]')") from None
-    if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_math)
+    spec = dialect_of(engine.dialect.name)
+    if spec.on_connect is not None:
+        sa.event.listen(engine, "connect", spec.on_connect)
+    if spec.connect_statements:
+        sa.event.listen(engine, "connect", _run_on_connect(spec.connect_statements))
     return engine
 
 
-def _sqlite_math(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
-    # SQLite has LN only when built with math functions; provide it when it is missing.
-    try:
-        dbapi_connection.execute("SELECT ln(1)")
-    except sqlite3.OperationalError:
-        dbapi_connection.create_function("ln", 1, math.log, deterministic=True)
+def _run_on_connect(statements: tuple[str, ...]) -> Any:
+    def run(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            for statement in statements:
+                cursor.execute(statement)
+        finally:
+            cursor.close()
+    return run
 
 
 def describe_engine(engine: Engine) -> str:
@@ -78,26 +78,27 @@ def describe_engine(engine: Engine) -> str:
 @contextmanager
 def connection(engine: Engine, purpose: str) -> Iterator[Connection]:
     """A connection whose failures become one-line SourceErrors naming ``purpose``."""
+    dialect = engine.dialect.name
     try:
         conn = engine.connect()
     except SQLAlchemyError as exc:
         raise SourceError(
-            f"cannot connect to database {describe_engine(engine)}: {first_line(getattr(exc, 'orig', exc))}",
+            f"cannot connect to database {describe_engine(engine)}: {first_line(getattr(exc, 'orig', exc), dialect)}",
             "check 'database:' in the config and that the server is running",
         ) from None
     try:
         with conn:
             yield conn
     except DBAPIError as exc:
-        raise SourceError(f"{purpose} failed on {describe_engine(engine)}: {first_line(exc.orig)}") from None
+        raise SourceError(f"{purpose} failed on {describe_engine(engine)}: {first_line(exc.orig, dialect)}") from None
     except SQLAlchemyError as exc:
         raise SourceError(f"{purpose} failed on {describe_engine(engine)}: {first_line(exc)}") from None
 
 
-def first_line(error: object) -> str:
-    """The first line of a driver error, passwords redacted."""
-    text = str(error).strip().splitlines()
-    return redact(text[0]) if text else type(error).__name__
+def first_line(error: BaseException, dialect: str = "") -> str:
+    """The line of a driver error that says what went wrong (the first, on most engines),
+    passwords redacted."""
+    return redact(dialect_of(dialect).error_text(error))
 
 
 def create_reference_schema(engine: Engine) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from evaljobs.config import Job
 from evaljobs.db import sqlfiles
-from evaljobs.db.dialects import bind_time, class_text
+from evaljobs.db.dialects import Dialect, dialect_of, is_numeric_column
 from evaljobs.db.engine import connection, describe_engine, first_line
 from evaljobs.errors import SourceError
 from evaljobs.quality.metrics import LOG_LOSS_EPS
@@ -30,6 +30,14 @@ _SQLITE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})
 _PREDICTION_COLUMNS = ("prediction_id", "model_name", "model_version", "predicted_at", "predicted_label")
 _OPTIONAL_PREDICTION_COLUMNS = ("score", "latency_seconds")
 _LABEL_COLUMNS = ("label_prediction_id", "label", "labeled_at")
+
+
+class UnreadableTable(Exception):
+    """A mapped table or view cannot be read (``reason``: the driver's one line)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -94,12 +102,12 @@ class JobSource:
                 raise self._missing(self.job.tables.labels, key, name, found_labels)
         self.available_optional = frozenset(available & set(_OPTIONAL_PREDICTION_COLUMNS))
         self._identifiers = None
-        if self.engine.dialect.name == "sqlite":
-            self._check_sqlite_timestamps()
+        if self.spec.timestamps_as_text:
+            self._check_text_timestamps()
         self.schema_checked = True
 
-    def _check_sqlite_timestamps(self) -> None:
-        [row] = self.query("sqlite_time_extremes", {"model": self.job.model})
+    def _check_text_timestamps(self) -> None:
+        [row] = self.query("time_extremes", {"model": self.job.model})  # sql/sqlite/time_extremes.sql
         for key, value in row._mapping.items():
             if value is None or (isinstance(value, str) and _SQLITE_TIMESTAMP.match(value)):
                 continue
@@ -117,17 +125,40 @@ class JobSource:
             self.check_schema()
 
     def _columns_of(self, table: str) -> set[str]:
-        """Column names (lower-cased) of a table or view, from an empty SELECT: works on any engine."""
-        statement = sa.text(f"SELECT * FROM {self.quote(table)} WHERE 1 = 0")
-        with connection(self.engine, f"job {self.job.name!r}: reading {table!r}") as conn:
+        """Column names (lower-cased) of a table or view; a SourceError when it cannot be read."""
+        try:
+            return set(self.layout(table))
+        except UnreadableTable as exc:
+            raise SourceError(
+                f"job {self.job.name!r}: cannot read table or view {table!r} in {describe_engine(self.engine)} "
+                f"({exc.reason})",
+                "create it (see sql/schema.sql) or set tables: in the job",
+            ) from None
+
+    def layout(self, table: str) -> dict[str, tuple[str, bool | None]]:
+        """``lower name -> (name, is numeric)`` of a table or view, from an empty SELECT and the
+        cursor's description (plus SQLite's declared types, as sqlite3 describes none): no
+        dialect reflection, which a driver may not implement. Raises :class:`UnreadableTable`
+        when the table cannot be read (it does not exist, say)."""
+        quoted = self.quote(table)
+        with connection(self.engine, f"job {self.job.name!r}: reading the layout of {table!r}") as conn:
             try:
-                return {name.lower() for name in conn.execute(statement).keys()}
+                result = conn.execute(sa.text(f"SELECT * FROM {quoted} WHERE 1 = 0"))
+                description = result.cursor.description or ()
+                result.close()
+                declared: dict[str, str] = {}
+                if self.spec.timestamps_as_text:  # SQLite: the declared types say what a column holds
+                    schema, _, name = table.rpartition(".")
+                    pragma = f"PRAGMA {self.quote(schema) + '.' if schema else ''}table_info({self.quote(name)})"
+                    declared = {row[1].lower(): row[2] or "" for row in conn.exec_driver_sql(pragma)}
             except DBAPIError as exc:
-                raise SourceError(
-                    f"job {self.job.name!r}: cannot read table or view {table!r} in {describe_engine(self.engine)} "
-                    f"({first_line(exc.orig)})",
-                    "create it (see sql/schema.sql) or set tables: in the job",
-                ) from None
+                conn.rollback()
+                raise UnreadableTable(first_line(exc.orig, self.dialect)) from None
+        # Drivers may qualify names ("p.x" on Spark); the column is the last part.
+        return {str(column[0]).rpartition(".")[2].lower(): (
+                    str(column[0]).rpartition(".")[2],
+                    is_numeric_column(self.dialect, column[1], declared.get(str(column[0]).lower())))
+                for column in description}
 
     def _missing(self, table: str, key: str, name: str, found: set[str]) -> SourceError:
         return SourceError(
@@ -141,6 +172,11 @@ class JobSource:
         """The SQLAlchemy dialect name of the engine (``sqlite``, ``postgresql``, ...)."""
         return self.engine.dialect.name
 
+    @property
+    def spec(self) -> Dialect:
+        """What this engine spells or does differently (:mod:`evaljobs.db.dialects`)."""
+        return dialect_of(self.dialect)
+
     def quote(self, name: str) -> str:
         """A table (optionally ``schema.table``) or column name, quoted for this dialect."""
         preparer = self.engine.dialect.identifier_preparer
@@ -151,20 +187,20 @@ class JobSource:
         if self._identifiers is None:
             cols = self.job.columns
             ids = {key: self.quote(getattr(cols, key)) for key in _PREDICTION_COLUMNS + _LABEL_COLUMNS}
-            ids["predicted_label_text"] = class_text(self.engine.dialect.name, f"p.{ids['predicted_label']}")
-            ids["label_text"] = class_text(self.engine.dialect.name, f"l.{ids['label']}")
+            ids["predicted_label_text"] = self.spec.class_text_sql(f"p.{ids['predicted_label']}")
+            ids["label_text"] = self.spec.class_text_sql(f"l.{ids['label']}")
             ids["predictions"] = self.quote(self.job.tables.predictions)
             ids["labels"] = self.quote(self.job.tables.labels)
             for key in _OPTIONAL_PREDICTION_COLUMNS:
                 if key in self.available_optional:
-                    ids[f"{key}_expr"] = f"CAST(p.{self.quote(getattr(cols, key))} AS DOUBLE PRECISION)"
+                    ids[f"{key}_expr"] = f"CAST(p.{self.quote(getattr(cols, key))} AS {self.spec.float_type})"
                 else:
-                    ids[f"{key}_expr"] = "CAST(NULL AS DOUBLE PRECISION)"
+                    ids[f"{key}_expr"] = f"CAST(NULL AS {self.spec.float_type})"
             self._identifiers = ids
         return self._identifiers
 
     def bind_time(self, moment: datetime) -> Any:
-        return bind_time(self.engine.dialect.name, moment)
+        return self.spec.bind_time(moment)
 
     def window_params(self, window: Window) -> dict[str, Any]:
         return {

@@ -22,6 +22,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Mapping
 
+from evaljobs.db.dialects import dialect_of
+
 #: Slot name -> (fragment file, the fragment's own fixed slots). A fragment is rendered with
 #: the including query's identifiers and dialect, so its overrides apply too.
 INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
@@ -59,10 +61,11 @@ def render(name: str, identifiers: Mapping[str, str], slots: Mapping[str, str] |
     """``sql/<name>.sql`` (or its ``dialect`` override) with its slots filled and fragments included.
 
     ``slots`` fills further slots with SQL that evaljobs generated (another rendered fragment,
-    a list of generated column expressions), never with user text.
+    a list of generated column expressions), never with user text. The dialect's own slots
+    (``{text_type}``, ``{float_type}``, ``{int_div}``, ``{materialized}``) are always there.
     """
     text = _without_comments(read_sql(name, dialect))
-    filled = {**identifiers, **(slots or {})}
+    filled = {**dialect_of(dialect or "").slots, **identifiers, **(slots or {})}
     for field in {field for _, field, _, _ in string.Formatter().parse(text) if field}:
         if field in INCLUDES and field not in filled:
             fragment, fixed = INCLUDES[field]

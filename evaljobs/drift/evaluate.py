@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 
 from evaljobs.drift import methods
 from evaljobs.config import Drift, Job
@@ -60,15 +59,10 @@ def _span(start, end) -> str:  # type: ignore[no-untyped-def]
     return f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC"
 
 
-def _is_numeric_type(column_type: sa.types.TypeEngine) -> bool:
-    # Float is not a Numeric subclass in every SQLAlchemy 2.x release, so both are named.
-    return isinstance(column_type, (sa.Integer, sa.Numeric, sa.Float)) and not isinstance(column_type, sa.Boolean)
-
-
 def plan_values(
     job: Job,
-    predictions: dict[str, tuple[str, sa.types.TypeEngine]],
-    reference_table: dict[str, tuple[str, sa.types.TypeEngine]] | None,
+    predictions: dict[str, tuple[str, bool | None]],
+    reference_table: dict[str, tuple[str, bool | None]] | None,
     has_score: bool,
 ) -> tuple[list[DriftValue], list[tuple[str, str]]]:
     """The values to compare (features, then model outputs) and ``(feature, problem)`` for the rest.
@@ -98,8 +92,8 @@ def plan_values(
                 f"column {feature.name!r} not found in {job.tables.predictions!r} "
                 f"(has: {', '.join(sorted(predictions))}); fix the name in drift.features or add the column")))
             continue
-        column, column_type = found
-        kind = feature.kind or ("numeric" if _is_numeric_type(column_type) else "categorical")
+        column, numeric = found
+        kind = feature.kind or ("numeric" if numeric else "categorical")
         reference_column = in_reference(feature.name, column, "remove it from drift.features")
         if reference_column is not None:
             values.append(DriftValue(feature.name, kind, column, reference_column))

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DataError, ProgrammingError
+from sqlalchemy.exc import DBAPIError
 
 from evaljobs.db import sqlfiles
+from evaljobs.db.dialects import Dialect
 from evaljobs.db.engine import connection
-from evaljobs.db.source import JobSource
+from evaljobs.db.source import JobSource, UnreadableTable
 from evaljobs.windows import Window
 
 #: The fragments a drift query is assembled from, by what they read.
@@ -122,22 +123,23 @@ class DriftSource:
     """The drift queries of one job, on the job source's engine and table mapping."""
 
     source: JobSource
-    _columns: dict[str, dict[str, tuple[str, sa.types.TypeEngine]]] = field(default_factory=dict, repr=False)
+    _columns: dict[str, dict[str, tuple[str, bool | None]]] = field(default_factory=dict, repr=False)
 
     @property
     def dialect(self) -> str:
         return self.source.engine.dialect.name
 
-    def columns(self, table: str) -> dict[str, tuple[str, sa.types.TypeEngine]] | None:
-        """``lower name -> (actual name, type)`` of a table or view; None when it does not exist."""
+    @property
+    def spec(self) -> Dialect:
+        return self.source.spec
+
+    def columns(self, table: str) -> dict[str, tuple[str, bool | None]] | None:
+        """``lower name -> (actual name, is numeric)`` of a table or view; None when it cannot be read."""
         if table not in self._columns:
-            schema, _, name = table.rpartition(".")
-            with connection(self.source.engine, f"job {self.source.job.name!r}: reading the layout of {table!r}") as conn:
-                try:
-                    found = sa.inspect(conn).get_columns(name, schema=schema or None)
-                except sa.exc.NoSuchTableError:
-                    return None
-            self._columns[table] = {c["name"].lower(): (c["name"], c["type"]) for c in found}
+            try:
+                self._columns[table] = self.source.layout(table)
+            except UnreadableTable:
+                return None
         return self._columns[table]
 
     # ---- assembling the queries -----------------------------------------------------------
@@ -145,7 +147,7 @@ class DriftSource:
         quoted = f"{alias}.{self.source.quote(column)}"
         if not cast:
             return quoted
-        return f"CAST({quoted} AS DOUBLE PRECISION)" if kind == "numeric" else f"CAST({quoted} AS VARCHAR)"
+        return f"CAST({quoted} AS {self.spec.float_type if kind == 'numeric' else self.spec.text_type})"
 
     def _render(self, name: str, value: DriftValue, reference: ReferenceRows, cast: bool = True) -> str:
         ids = dict(self.source.identifiers())
@@ -182,25 +184,24 @@ class DriftSource:
         statement = sa.text(self._render(name, value, reference, cast))
         job = self.source.job.name
         with connection(self.source.engine, f"job {job!r}: drift query {name} for {value.name!r}") as conn:
-            if self.dialect == "postgresql":
-                # The planner cannot know how many versions the window has (it assumes 200), so
-                # it overestimates the reference x versions rows a hundredfold and spends seconds
-                # JIT-compiling a plan that runs no faster. Only for this transaction.
-                conn.execute(sa.text("SET LOCAL jit = off"))
+            for setting in self.spec.drift_settings:  # for this transaction only (see dialects.py)
+                conn.execute(sa.text(setting))
             try:
                 return list(conn.execute(statement, params))
-            except (DataError, ProgrammingError) as exc:
+            except DBAPIError as exc:
+                if not self.spec.input_error(exc):
+                    raise
                 # Bad data or a type the cast refuses: this value's problem, not the whole job's.
-                lines = str(exc.orig).strip().splitlines()
-                raise DriftInputError(lines[0] if lines else type(exc.orig).__name__) from None
+                raise DriftInputError(self.spec.error_text(exc.orig)) from None
 
     # ---- the summaries ------------------------------------------------------------------
     def non_numeric(self, value: DriftValue, window: Window, reference: ReferenceRows) -> tuple[int, str | None]:
-        """How many values of a numeric drift value are not numbers, and one of them (SQLite only;
-        PostgreSQL refuses the cast in the summary query instead)."""
-        if self.dialect != "sqlite":
+        """How many values of a numeric drift value are not numbers, and one of them (engines that
+        keep text in numeric columns, SQLite; the others refuse the cast in the summary query)."""
+        if not self.spec.text_in_numeric_columns:
             return 0, None
-        row = self._run("drift_non_numeric_sqlite", value, reference, self._params(window, reference), cast=False)[0]
+        # sql/sqlite/drift_non_numeric.sql
+        row = self._run("drift_non_numeric", value, reference, self._params(window, reference), cast=False)[0]
         return int(row.non_numeric), row.example
 
     def numeric(self, value: DriftValue, window: Window, reference: ReferenceRows, bins: int) -> NumericSummaries:

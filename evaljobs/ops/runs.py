@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from evaljobs.config import Config, Job
-from evaljobs.errors import EvaljobsError, SinkError
+from evaljobs.errors import ConfigError, EvaljobsError, SinkError
 from evaljobs.ops.runner import evaluate_job
 from evaljobs.records import JobResult
 from evaljobs.ops.runner import Runner
 from evaljobs.sinks.pushgateway import PushgatewaySink
 from evaljobs.ops.store import Claim, Holder, PushReport, ResultsStore, job_status
-from evaljobs.db.engine import connect
+from evaljobs.db.dialects import dialect_of
+from evaljobs.db.engine import connect, describe_engine
 from evaljobs.windows import Window
 
 log = logging.getLogger("evaljobs.runs")
@@ -151,7 +152,13 @@ def open_store(config: Config, runner: Runner) -> ResultsStore:
     if settings.database is None or settings.database == config.database:
         engine = runner.engine
     else:
-        engine = connect(settings.database)
+        # The store makes its own tables on first use, so a new SQLite file is fine here.
+        engine = connect(settings.database, create=True)
+    spec = dialect_of(engine.dialect.name)
+    if not spec.results_store:
+        raise ConfigError(
+            f"the results store cannot live in {describe_engine(engine)} ({spec.notes})",
+            "set results.database to a small PostgreSQL or SQLite database, e.g. sqlite:///evaljobs-results.db")
     return ResultsStore(engine, settings.claim_expiry)
 
 

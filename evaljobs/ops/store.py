@@ -47,7 +47,7 @@ from evaljobs import exposition
 from evaljobs.db import sqlfiles
 from evaljobs.errors import EvaljobsError, SinkError
 from evaljobs.records import JobResult
-from evaljobs.db.dialects import bind_time
+from evaljobs.db.dialects import Dialect, dialect_of
 from evaljobs.db.engine import connection
 from evaljobs.windows import Window, as_utc
 
@@ -147,6 +147,11 @@ class ResultsStore:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def spec(self) -> Dialect:
+        """The engine's locks and spellings (:mod:`evaljobs.db.dialects`)."""
+        return dialect_of(self.dialect)
+
     def identifiers(self) -> dict[str, str]:
         quote = self.engine.dialect.identifier_preparer.quote
         return {
@@ -158,10 +163,10 @@ class ResultsStore:
         }
 
     def _statement(self, name: str) -> sa.TextClause:
-        return sa.text(sqlfiles.render(f"results/{name}", self.identifiers(), dialect=self.engine.dialect.name))
+        return sa.text(sqlfiles.render(f"results/{name}", self.identifiers(), dialect=self.dialect))
 
     def _t(self, moment: datetime | None) -> Any:
-        return None if moment is None else bind_time(self.dialect, moment)
+        return None if moment is None else self.spec.bind_time(moment)
 
     def _key(self, job: str, window: Window) -> dict[str, Any]:
         return {"job": job, "window_start": self._t(window.start), "window_end": self._t(window.end)}
@@ -184,24 +189,25 @@ class ResultsStore:
         """Apply the migrations of ``sql/migrations/`` not yet recorded; returns their names.
 
         Serialised between processes (an advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on
-        SQLite), and each migration is applied with its version row in one transaction.
+        SQLite; see the dialect's ``migration_lock``), and each migration is applied with its
+        version row in one transaction.
         """
         applied_now: list[str] = []
         stamp = now or datetime.now(timezone.utc)
         ids = self.identifiers()  # migrations are rendered with the same quoted names
         with connection(self.engine, "results store: creating or upgrading its tables") as conn:
-            if self.dialect == "sqlite":
+            if self.spec.migration_lock == "immediate":
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
                 conn.begin()
-                if self.dialect == "postgresql":
+                if self.spec.migration_lock == "advisory":
                     conn.execute(self._statement("advisory_xact_lock"), {"key": _MIGRATION_LOCK_KEY})
             conn.execute(self._statement("schema_version"))
             done = {row.version for row in conn.execute(self._statement("applied_migrations"))}
             for version, name in migrations():
                 if version in done:
                     continue
-                for statement in _split(sqlfiles.render(f"migrations/{name}", ids, dialect=self.engine.dialect.name)):
+                for statement in _split(sqlfiles.render(f"migrations/{name}", ids, dialect=self.dialect)):
                     conn.execute(sa.text(statement))
                 conn.execute(self._statement("record_migration"),
                              {"version": version, "name": name, "applied_at": self._t(stamp)})
@@ -390,7 +396,7 @@ class ResultsStore:
     def _push_lock(self, job: str) -> Iterator[None]:
         """Mutual exclusion of :meth:`push_pending` for one job, across threads and processes."""
         with self._local_push_lock:
-            if self.dialect == "postgresql":
+            if self.spec.push_lock == "advisory":
                 key = int.from_bytes(hashlib.sha256(f"evaljobs-push:{job}".encode()).digest()[:8], "big", signed=True)
                 with connection(self.engine, "results store: locking pushes") as conn:
                     conn.execute(self._statement("advisory_lock"), {"key": key})
@@ -400,8 +406,8 @@ class ResultsStore:
                     finally:
                         conn.execute(self._statement("advisory_unlock"), {"key": key})
                         conn.commit()
-            elif self.dialect == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
-                # SQLite lives on one host: a lock file beside the database serialises processes.
+            elif self.spec.push_lock == "file" and self.engine.url.database not in (None, "", ":memory:"):
+                # An embedded database lives on one host: a lock file beside it serialises processes.
                 path = Path(str(self.engine.url.database) + ".push-lock")
                 with open(path, "a+b") as handle:
                     fcntl.flock(handle, fcntl.LOCK_EX)

@@ -43,8 +43,8 @@ def make_job(drift_section: dict[str, Any], task: str = "multiclass") -> Job:
 
 
 @pytest.fixture
-def engine(db_url: str):
-    yield from _engine(db_url)
+def engine(engine_url: str):
+    yield from _engine(engine_url)
 
 
 @pytest.fixture

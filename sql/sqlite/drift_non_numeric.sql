@@ -8,7 +8,7 @@ both_samples AS (
     UNION ALL
     SELECT value FROM reference_rows
 )
-SELECT COUNT(*) AS non_numeric, MIN(CAST(value AS VARCHAR)) AS example
+SELECT COUNT(*) AS non_numeric, MIN(CAST(value AS {text_type})) AS example
 FROM both_samples
 WHERE typeof(value) = 'blob'
    OR (typeof(value) = 'text' AND (trim(value) = '' OR trim(value) GLOB '*[^0-9.eE+-]*'))
