@@ -24,15 +24,14 @@ from evaljobs.errors import (
     EXIT_PARTIAL,
     ConfigError,
     EvaljobsError,
-    SinkError,
     redact,
 )
-from evaljobs.ops.runs import JobRuns, open_store, push_or_log
+from evaljobs.ops.runs import JobRuns, open_store, run_once
 from evaljobs.records import JobResult
 from evaljobs.ops.runner import Runner
 from evaljobs.sinks import textfile
 from evaljobs.sinks.pushgateway import PushgatewaySink
-from evaljobs.windows import latest_fire_time, parse_timestamp
+from evaljobs.windows import parse_timestamp
 
 log = logging.getLogger("evaljobs")
 
@@ -151,73 +150,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     if sink is None and not args.dry_run and not args.textfile:
         raise ConfigError("no Pushgateway configured",
                           "set pushgateway: in the config, pass --textfile PATH, or use --dry-run")
-    at = args.at or now_utc()
-    results: list[JobResult] = []
-    failures: list[str] = []
-    notes: list[str] = []
-    with Runner(config) as runner:
-        # A dry run changes nothing anywhere; every other run is claimed and stored (results store).
-        runs = None if args.dry_run else JobRuns(runner, open_store(config, runner), sink)
-        for job in jobs:
-            try:
-                if runs is None:
-                    results.append(_logged(runner.evaluate(job, job_at(job, args.at, at))))
-                    continue
-                if sink is not None:
-                    # What earlier runs could not push goes first; a failure is reported after this run's push.
-                    push_or_log(runs, job, level=logging.DEBUG)
-                outcome = runs.evaluate(job, runner.window(job, job_at(job, args.at, at)), origin="run",
-                                        replace=True, push=True)
-                if outcome.result is None:
-                    notes.append(outcome.describe())
-                else:
-                    results.append(_logged(outcome.result))
-            except EvaljobsError as exc:
-                failures.append(str(exc))
-                if len(jobs) == 1 or isinstance(exc, ConfigError):
-                    raise
 
+    def show(results: list[JobResult]) -> None:
         _print_results(results, args.output, pushgateway=None if args.dry_run or sink is None else sink.url)
-        for note in notes:
-            print(f"evaljobs: note: {note}", file=sys.stderr)
-        for failure in failures:
-            print(f"evaljobs: error: {failure}", file=sys.stderr)
         if args.textfile:
             path = textfile.write(args.textfile, results)
             print(f"wrote metrics to {path}", file=sys.stderr)
-        push_failed = False
-        if runs is not None and sink is not None:
-            for job in jobs:
-                try:
-                    runs.push_pending(job)
-                except SinkError as exc:
-                    print(f"evaljobs: error: {exc}", file=sys.stderr)
-                    push_failed = True
-    for result in results:
+
+    report = run_once(config, jobs, args.at, sink=sink, dry_run=args.dry_run, now=now_utc(), before_push=show)
+    for note in report.notes:
+        print(f"evaljobs: note: {note}", file=sys.stderr)
+    for failure in report.failures + report.push_errors:
+        print(f"evaljobs: error: {failure}", file=sys.stderr)
+    for result in report.results:
         for problem in result.problems:
             print(f"evaljobs: warning: {problem}", file=sys.stderr)
-    if failures or push_failed:
-        return EXIT_FAILED
-    if any(r.partial for r in results):
-        return EXIT_PARTIAL
-    return EXIT_OK
-
-
-def _logged(result: JobResult) -> JobResult:
-    log.info("job %s: window %s .. %s, %d version(s), %.2fs", result.job, result.window.start.isoformat(),
-             result.window.end.isoformat(), len(result.versions), result.duration_seconds)
-    return result
-
-
-def job_at(job: Job, given: datetime | None, now: datetime) -> datetime:
-    """The evaluation time of a run: ``--at`` as given, else the job's latest schedule fire time.
-
-    Aligning to the schedule makes ``run`` from cron evaluate the same window (the same
-    results-store key) as the scheduler would for that fire, so their claims meet.
-    """
-    if given is not None:
-        return given
-    return latest_fire_time(job.schedule, now) or now
+    return report.exit_code
 
 
 def _print_results(results: list[JobResult], output: str, pushgateway: str | None) -> None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from evaljobs.config import Config, Job
-from evaljobs.errors import ConfigError, EvaljobsError, SinkError
+from evaljobs.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, ConfigError, EvaljobsError, SinkError
 from evaljobs.ops.runner import evaluate_job
 from evaljobs.records import JobResult
 from evaljobs.ops.runner import Runner
@@ -25,7 +25,7 @@ from evaljobs.sinks.pushgateway import PushgatewaySink
 from evaljobs.ops.store import Claim, Holder, PushReport, ResultsStore, job_status
 from evaljobs.db.dialects import dialect_of
 from evaljobs.db.engine import connect, describe_engine
-from evaljobs.windows import Window
+from evaljobs.windows import Window, latest_fire_time
 
 log = logging.getLogger("evaljobs.runs")
 
@@ -170,3 +170,92 @@ def push_or_log(runs: JobRuns, job: Job, level: int = logging.ERROR) -> str | No
         log.log(level, "%s", exc)
         return str(exc)
     return None
+
+
+def job_at(job: Job, given: datetime | None, now: datetime) -> datetime:
+    """The evaluation time of a run: ``given`` (``--at``) as is, else the job's latest schedule fire time.
+
+    Aligning to the schedule makes ``run`` from cron evaluate the same window (the same
+    results-store key) as the scheduler would for that fire, so their claims meet.
+    """
+    if given is not None:
+        return given
+    return latest_fire_time(job.schedule, now) or now
+
+
+@dataclass
+class RunReport:
+    """What one ``run`` of some jobs did: the results, and what was skipped or failed."""
+
+    results: list[JobResult] = field(default_factory=list)
+    #: Windows skipped because another run holds or finished them (one line each).
+    notes: list[str] = field(default_factory=list)
+    #: Jobs whose evaluation failed (one line each).
+    failures: list[str] = field(default_factory=list)
+    #: Pushes that failed; the results stay pending in the store for the next run.
+    push_errors: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 success, 1 a job or a push failed, 3 partial (see :mod:`evaljobs.errors`)."""
+        if self.failures or self.push_errors:
+            return EXIT_FAILED
+        if any(r.partial for r in self.results):
+            return EXIT_PARTIAL
+        return EXIT_OK
+
+
+def run_once(
+    config: Config,
+    jobs: Sequence[Job],
+    at: datetime | None = None,
+    *,
+    sink: PushgatewaySink | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    before_push: Callable[[list[JobResult]], None] = lambda results: None,
+) -> RunReport:
+    """Evaluate one window of each job (at ``at``, else at its latest fire time) and push the results.
+
+    A dry run changes nothing anywhere; every other run is claimed and stored in the results
+    store, and what is pending (this run's results and any an earlier run could not push) is
+    pushed to ``sink``. ``before_push`` sees the results first, so that they are on record
+    even if the push then fails. A failing job is reported and the others go on, except when
+    there is only one job or the failure is a configuration error: then it is raised.
+    """
+    now = now or utc_now().replace(microsecond=0)
+    report = RunReport()
+    with Runner(config) as runner:
+        runs = None if dry_run else JobRuns(runner, open_store(config, runner), sink)
+        for job in jobs:
+            try:
+                if runs is None:
+                    report.results.append(_logged(runner.evaluate(job, job_at(job, at, now))))
+                    continue
+                if sink is not None:
+                    # What earlier runs could not push goes first; a failure is reported after this run's push.
+                    push_or_log(runs, job, level=logging.DEBUG)
+                outcome = runs.evaluate(job, runner.window(job, job_at(job, at, now)), origin="run",
+                                        replace=True, push=True)
+                if outcome.result is None:
+                    report.notes.append(outcome.describe())
+                else:
+                    report.results.append(_logged(outcome.result))
+            except EvaljobsError as exc:
+                report.failures.append(str(exc))
+                if len(jobs) == 1 or isinstance(exc, ConfigError):
+                    raise
+        before_push(report.results)
+        if runs is not None and sink is not None:
+            for job in jobs:
+                try:
+                    runs.push_pending(job)
+                except SinkError as exc:
+                    report.push_errors.append(str(exc))
+    return report
+
+
+def _logged(result: JobResult) -> JobResult:
+    log.info("job %s: window %s .. %s, %d version(s), %.2fs", result.job, result.window.start.isoformat(),
+             result.window.end.isoformat(), len(result.versions), result.duration_seconds)
+    return result
