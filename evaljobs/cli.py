@@ -31,7 +31,7 @@ from evaljobs.records import JobResult
 from evaljobs.ops.runner import Runner
 from evaljobs.sinks import textfile
 from evaljobs.sinks.pushgateway import PushgatewaySink
-from evaljobs.windows import parse_timestamp
+from evaljobs.windows import iso, parse_timestamp
 
 log = logging.getLogger("evaljobs")
 
@@ -247,8 +247,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{report.count(s)} {s}" for s in ("ok", "partial", "empty", "failed", "skipped")
                        if report.count(s))
     print(f"backfilled job {job.name}: {len(report.fires)} window(s) at its fire times in "
-          f"[{args.start:%Y-%m-%dT%H:%M:%SZ}, {args.end:%Y-%m-%dT%H:%M:%SZ}), labels as of "
-          f"{now:%Y-%m-%dT%H:%M:%SZ}: {counts}; stored in the results table, nothing pushed")
+          f"[{iso(args.start)}, {iso(args.end)}), labels as of "
+          f"{iso(now)}: {counts}; stored in the results table, nothing pushed")
     if report.complete:
         return EXIT_OK
     return EXIT_PARTIAL if report.results else EXIT_FAILED

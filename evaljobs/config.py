@@ -168,7 +168,9 @@ class DriftReference(_Strict):
         if extra:
             raise ValueError(f"{', '.join(extra)} {'does' if len(extra) == 1 else 'do'} not apply to a {self.kind} reference")
         if self.kind == "baseline" and self.start >= self.end:  # type: ignore[operator]
-            raise ValueError(f"baseline start {self.start:%Y-%m-%dT%H:%M:%SZ} must be before its end {self.end:%Y-%m-%dT%H:%M:%SZ}")
+            from evaljobs.windows import iso
+
+            raise ValueError(f"baseline start {iso(self.start)} must be before its end {iso(self.end)}")
         return self
 
 

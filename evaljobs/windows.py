@@ -39,6 +39,16 @@ def as_utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
+def iso(moment: datetime) -> str:
+    """A UTC instant as evaljobs prints it everywhere: ``2026-11-30T06:00:00Z``."""
+    return f"{as_utc(moment):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def span(start: datetime, end: datetime) -> str:
+    """A time range as evaljobs prints it: ``START..END``."""
+    return f"{iso(start)}..{iso(end)}"
+
+
 def parse_timestamp(text: str) -> datetime:
     """Parse an ISO 8601 timestamp (``2026-11-25T10:00:00Z``, or a date); naive means UTC."""
     cleaned = text.strip()

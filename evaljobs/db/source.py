@@ -237,12 +237,12 @@ class JobSource:
                     predicted_label=row.predicted_label,
                     predictions=int(row.predictions),
                     scored=int(row.scored or 0),
-                    sum_log_score=_float(row.sum_log_score),
-                    sum_log_one_minus_score=_float(row.sum_log_one_minus_score),
-                    sum_score_squared=_float(row.sum_score_squared),
-                    sum_one_minus_score_squared=_float(row.sum_one_minus_score_squared),
-                    min_score=_float(row.min_score),
-                    max_score=_float(row.max_score),
+                    sum_log_score=optional_float(row.sum_log_score),
+                    sum_log_one_minus_score=optional_float(row.sum_log_one_minus_score),
+                    sum_score_squared=optional_float(row.sum_score_squared),
+                    sum_one_minus_score_squared=optional_float(row.sum_one_minus_score_squared),
+                    min_score=optional_float(row.min_score),
+                    max_score=optional_float(row.max_score),
                 ))
             elif row.row_kind == "ranks":
                 out.ranks[row.model_version] = RankCounts(
@@ -264,5 +264,6 @@ class WindowAggregates:
     orphan_labels: int = 0
 
 
-def _float(value: Any) -> float | None:
+def optional_float(value: Any) -> float | None:
+    """A numeric result column as a float (drivers return Decimal, int or float), NULL as None."""
     return None if value is None else float(value)

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from evaljobs.db import sqlfiles
 from evaljobs.db.dialects import Dialect
 from evaljobs.db.engine import connection
-from evaljobs.db.source import JobSource, UnreadableTable
+from evaljobs.db.source import JobSource, UnreadableTable, optional_float
 from evaljobs.windows import Window
 
 #: The fragments a drift query is assembled from, by what they read.
@@ -212,8 +212,8 @@ class DriftSource:
         for row in rows:
             reference_summary = NumericReference(
                 values=int(row.reference_values), nulls=int(row.reference_nulls),
-                distinct=int(row.reference_distinct), minimum=_float(row.reference_min),
-                mean=_float(row.reference_mean), sum_squares=_float(row.reference_sum_squares),
+                distinct=int(row.reference_distinct), minimum=optional_float(row.reference_min),
+                mean=optional_float(row.reference_mean), sum_squares=optional_float(row.reference_sum_squares),
                 non_finite=int(row.reference_non_finite),
             )
             by_version.setdefault(row.model_version, []).append(row)
@@ -268,10 +268,6 @@ class DriftSource:
                     current[row.model_version][row.value] = int(row.n)
         return CategoricalSummaries(reference_counts, reference_nulls, current, nulls, distinct,
                                     truncated=len(rows) >= limit)
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
 
 __all__ = [
     "CategoricalSummaries",

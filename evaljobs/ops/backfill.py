@@ -21,7 +21,7 @@ from evaljobs.config import Job
 from evaljobs.errors import ConfigError, EvaljobsError
 from evaljobs.ops.runs import JobRuns, RunOutcome, describe_window
 from evaljobs.records import JobResult
-from evaljobs.windows import fire_times
+from evaljobs.windows import fire_times, iso
 
 
 @dataclass
@@ -75,15 +75,15 @@ def plan_backfill(job: Job, start: datetime, end: datetime, labels_as_of: dateti
     Pure, so the command checks its arguments before it connects to anything.
     """
     if start >= end:
-        raise ConfigError(f"--from {start:%Y-%m-%dT%H:%M:%SZ} is not before --to {end:%Y-%m-%dT%H:%M:%SZ}",
+        raise ConfigError(f"--from {iso(start)} is not before --to {iso(end)}",
                           "give a range with --from earlier than --to")
     if end > labels_as_of:
-        raise ConfigError(f"--to {end:%Y-%m-%dT%H:%M:%SZ} is in the future",
+        raise ConfigError(f"--to {iso(end)} is in the future",
                           "backfill covers past windows; the live path (run, schedule) covers the present")
     fires = list(fire_times(job.schedule, start, end))
     if not fires:
         raise ConfigError(f"job {job.name!r}: schedule {job.schedule!r} does not fire between "
-                          f"{start:%Y-%m-%dT%H:%M:%SZ} and {end:%Y-%m-%dT%H:%M:%SZ}", "widen --from/--to")
+                          f"{iso(start)} and {iso(end)}", "widen --from/--to")
     return fires
 
 

@@ -32,7 +32,7 @@ from evaljobs import exposition
 from evaljobs.config import Gate
 from evaljobs.errors import ConfigError, EvaljobsError
 from evaljobs.records import JobResult, VersionResult
-from evaljobs.windows import Window
+from evaljobs.windows import Window, span
 
 PASS, FAIL, SKIPPED, ERROR = "pass", "fail", "skipped", "error"
 
@@ -165,19 +165,19 @@ def _class_counts(version: VersionResult, cls: str) -> tuple[int, int]:
 def pick_version(result: JobResult, wanted: str | None, role: str) -> VersionResult:
     """The version called ``wanted`` (or the only one in the window) from a job result."""
     names = [v.model_version for v in result.versions]
-    span = f"{result.window.start:%Y-%m-%dT%H:%M:%SZ}..{result.window.end:%Y-%m-%dT%H:%M:%SZ}"
+    window = span(result.window.start, result.window.end)
     if wanted is None:
         if len(names) == 1:
             return result.versions[0]
         if not names:
-            raise EvaljobsError(f"job {result.job!r}: no predictions in the window {span}",
+            raise EvaljobsError(f"job {result.job!r}: no predictions in the window {window}",
                                 "check --at and the job's window and label_delay")
-        raise ConfigError(f"job {result.job!r}: the window {span} has versions {', '.join(names)}",
+        raise ConfigError(f"job {result.job!r}: the window {window} has versions {', '.join(names)}",
                           f"say which one with --{role}")
     for version in result.versions:
         if version.model_version == wanted:
             return version
-    raise EvaljobsError(f"job {result.job!r}: {role} version {wanted!r} has no predictions in the window {span}",
+    raise EvaljobsError(f"job {result.job!r}: {role} version {wanted!r} has no predictions in the window {window}",
                         f"versions there: {', '.join(names) or 'none'}")
 
 

@@ -25,7 +25,7 @@ from evaljobs.sinks.pushgateway import PushgatewaySink
 from evaljobs.ops.store import Claim, Holder, PushReport, ResultsStore, job_status
 from evaljobs.db.dialects import dialect_of
 from evaljobs.db.engine import connect, describe_engine
-from evaljobs.windows import Window, latest_fire_time
+from evaljobs.windows import Window, iso, latest_fire_time, span
 
 log = logging.getLogger("evaljobs.runs")
 
@@ -36,7 +36,7 @@ def utc_now() -> datetime:
 
 
 def describe_window(window: Window) -> str:
-    return f"{window.start:%Y-%m-%dT%H:%M:%SZ}..{window.end:%Y-%m-%dT%H:%M:%SZ}"
+    return f"{span(window.start, window.end)}"
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class RunOutcome:
     seconds: float = 0.0
 
     def describe(self) -> str:
-        what = f"job {self.job} window {describe_window(self.window)} (at {self.window.evaluated_at:%Y-%m-%dT%H:%M:%SZ})"
+        what = f"job {self.job} window {describe_window(self.window)} (at {iso(self.window.evaluated_at)})"
         if self.status == "skipped":
             return f"skipped {what}: {self.error}"
         if self.status == "failed":
@@ -119,7 +119,7 @@ class JobRuns:
         report = self.store.push_pending(job.name, lambda key, families: self.sink.push_group(job.name, key, families),
                                          self.clock())
         if report.pushed or report.superseded:
-            windows = sorted({f"{start:%Y-%m-%dT%H:%M:%SZ}..{end:%Y-%m-%dT%H:%M:%SZ}" for _, start, end in report.pushed})
+            windows = sorted({f"{span(start, end)}" for _, start, end in report.pushed})
             log.info("pushed %d group(s) of job %s (window %s) to %s%s", len(report.pushed), job.name,
                      ", ".join(windows) or "-", self.sink.url,
                      f"; {report.superseded} older pending result(s) superseded" if report.superseded else "")

@@ -42,7 +42,7 @@ from evaljobs.config import CatchUp, Config, Job
 from evaljobs.durations import format_duration
 from evaljobs.errors import EXIT_OK, EvaljobsError
 from evaljobs.ops.runs import JobRuns, describe_window, push_or_log, utc_now
-from evaljobs.windows import cron_trigger, fire_times, latest_fire_time, previous_fire_time
+from evaljobs.windows import cron_trigger, fire_times, iso, latest_fire_time, previous_fire_time
 
 log = logging.getLogger("evaljobs.scheduler")
 
@@ -160,17 +160,17 @@ class Scheduler:
             start, end = plan.beyond_range
             log.warning("job %s: %d missed window(s) older than its catch-up limit are left out; "
                         "fill them with: evaljobs backfill %s --from %s --to %s", job.name, plan.beyond_catch_up,
-                        job.name, f"{start:%Y-%m-%dT%H:%M:%SZ}", f"{end:%Y-%m-%dT%H:%M:%SZ}")
+                        job.name, iso(start), iso(end))
         if not plan.due:
-            log.info("job %s: nothing due at %s", job.name, f"{now:%Y-%m-%dT%H:%M:%SZ}")
+            log.info("job %s: nothing due at %s", job.name, iso(now))
         for fire in plan.due:
             if self._stopping.is_set():
-                log.info("stopping: not starting job %s at %s", job.name, f"{fire:%Y-%m-%dT%H:%M:%SZ}")
+                log.info("stopping: not starting job %s at %s", job.name, iso(fire))
                 break
             window = self.runs.runner.window(job, fire)
             kind = "scheduled" if fire == fired else "catch-up"
             log.info("running job %s window %s (%s, fire time %s)", job.name, describe_window(window), kind,
-                     f"{fire:%Y-%m-%dT%H:%M:%SZ}")
+                     iso(fire))
             started = time.monotonic()
             try:
                 outcome = self.runs.evaluate(job, window, origin="schedule", replace=False, push=True)

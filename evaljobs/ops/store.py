@@ -49,7 +49,7 @@ from evaljobs.errors import EvaljobsError, SinkError
 from evaljobs.records import JobResult
 from evaljobs.db.dialects import Dialect, dialect_of
 from evaljobs.db.engine import connection
-from evaljobs.windows import Window, as_utc
+from evaljobs.windows import Window, as_utc, iso
 
 RESULTS_TABLE = "evaljobs_results"
 SCHEMA_VERSION_TABLE = "evaljobs_schema_version"
@@ -105,7 +105,7 @@ def claim_token() -> str:
 
 
 def _iso(moment: datetime | None) -> str:
-    return "?" if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return "?" if moment is None else iso(moment)
 
 
 def _as_datetime(value: Any) -> datetime | None:

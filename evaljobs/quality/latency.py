@@ -21,7 +21,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.utils import floatToGoString
 
 from evaljobs.records import LatencyHistogram, Problem, VersionResult
-from evaljobs.db.source import JobSource
+from evaljobs.db.source import JobSource, optional_float
 from evaljobs.windows import Window
 
 #: The families this module adds to every version's group (merged into ``exposition.FAMILIES``).
@@ -57,7 +57,7 @@ def latency_histograms(source: JobSource, window: Window) -> tuple[dict[str, Lat
     histograms: dict[str, LatencyHistogram] = {}
     problems: list[Problem] = []
     for row in rows:
-        low, high = _float(row.min_latency), _float(row.max_latency)
+        low, high = optional_float(row.min_latency), optional_float(row.max_latency)
         if low is not None and (low < 0 or not math.isfinite(low) or not math.isfinite(high)):
             problems.append(Problem(
                 f"job {job.name!r} version {row.model_version!r}",
@@ -91,7 +91,3 @@ def latency_families(result: VersionResult) -> Iterable[Metric]:
                                 FAMILIES["model_inference_latency_missing_predictions"])
     missing.add_metric([], float(latency.missing))
     return [histogram, missing]
-
-
-def _float(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from evaljobs.errors import SinkError
+from evaljobs.sinks.files import write_atomically
 from evaljobs.ops.gate import ERROR, FAIL, PASS, SKIPPED, GateReport
 
 _MARK = {PASS: "✅ pass", FAIL: "❌ fail", SKIPPED: "⏭️ skipped", ERROR: "⚠️ error"}
@@ -76,12 +76,5 @@ def junit(report: GateReport, duration_seconds: float = 0.0) -> bytes:
 
 
 def write(path: str | os.PathLike[str], data: str | bytes, what: str, option: str) -> Path:
-    """Write a report file; a SinkError names the option to change."""
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-    except OSError as exc:
-        raise SinkError(f"cannot write the {what} {str(target)!r}: {exc.strerror}",
-                        f"choose a writable path with {option}") from None
-    return target
+    """Write a report file atomically; a SinkError names the option to change."""
+    return write_atomically(path, data.encode("utf-8") if isinstance(data, str) else data, f"the {what}", option)
