@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=14, help="days of history (default 14)")
     demo.add_argument("--seed", type=int, default=7)
 
+    assets = sub.add_parser("assets", help="write the shipped Prometheus rules (with their promtool tests), scrape "
+                                           "config and Grafana dashboard into a directory")
+    assets.add_argument("--dir", required=True, metavar="DIR", help="directory to write prometheus/ and grafana/ into")
+
     # ---- operations: scheduler, backfill, CI gate -----------------------------------------------
     schedule = sub.add_parser("schedule", help="run every job on its cron schedule (long-running; SIGTERM stops it "
                                                "cleanly)")
@@ -193,6 +197,15 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
     summary = demodata.build(args.database, now=args.now or now_utc(), days=args.days, seed=args.seed)
     print(summary)
+    return EXIT_OK
+
+
+@command("assets")
+def cmd_assets(args: argparse.Namespace) -> int:
+    from evaljobs.assets import write_assets
+
+    for path in write_assets(args.dir):
+        print(path)
     return EXIT_OK
 
 
