@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Callable
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 from evaljobs.records import FeatureDrift, JobResult, VersionResult
 
@@ -51,11 +52,15 @@ FAMILIES: dict[str, str] = {
     "model_drift_reference_predictions": "Rows in the drift reference; the reference label says which kind it is.",
     "model_feature_null_ratio": "NULL values of a feature among the version's predictions in the window.",
     "evaljobs_schedule_interval_seconds": "Longest gap between two scheduled runs of the job (alert at twice it).",
+    # latency (evaljobs/quality/latency.py), see latency_families below
+    "model_inference_latency_seconds": (
+        "Time the model took per prediction, over the predictions of the evaluated window "
+        "(the window's histogram, replaced at each run: use it without rate())."
+    ),
+    "model_inference_latency_missing_predictions": (
+        "Predictions in the window without a latency (NULL), left out of the latency histogram."
+    ),
 }
-
-#: Functions that add families for a version (drift, latency, ...): a new metric source is one
-#: more entry here, not an edit to every sink.
-VERSION_EXTENSIONS: list[Callable[[VersionResult], Iterable[Metric]]] = []
 
 
 def _gauge(name: str, value: float | None, labels: Mapping[str, str] | None = None) -> GaugeMetricFamily | None:
@@ -136,7 +141,23 @@ def drift_families(result: VersionResult) -> list[Metric]:
     return [f for f in families if f.samples]
 
 
-VERSION_EXTENSIONS.append(drift_families)
+# ---- latency ------------------------------------------------------------------------------------
+def latency_families(result: VersionResult) -> list[Metric]:
+    """The ``model_inference_latency_seconds`` histogram of one version (nothing without a latency column)."""
+    latency = result.latency
+    if latency is None:
+        return []
+    name = "model_inference_latency_seconds"
+    histogram = HistogramMetricFamily(name, FAMILIES[name])
+    buckets = [(floatToGoString(le), float(n)) for le, n in zip(latency.bounds, latency.cumulative_counts)]
+    buckets.append(("+Inf", float(latency.count)))
+    histogram.add_metric([], buckets, sum_value=latency.sum_seconds)
+    return [histogram, _gauge("model_inference_latency_missing_predictions", latency.missing)]
+
+
+#: Functions that add families for a version (drift, latency, ...): a new metric source is one
+#: more entry here, not an edit to every sink.
+VERSION_EXTENSIONS: list[Callable[[VersionResult], Iterable[Metric]]] = [drift_families, latency_families]
 
 def health_families(job: JobResult, success_timestamp: float) -> list[Metric]:
     """Job-health gauges pushed into every group of the job, so staleness is alertable per group."""
@@ -214,11 +235,3 @@ def merged(families: Iterable[Metric]) -> list[Metric]:
             by_name[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
         by_name[family.name].samples.extend(family.samples)
     return list(by_name.values())
-
-
-# ---- latency histogram (evaljobs/latency.py) --------------------------------------------------
-# Imported here, at the end, so that every sink that renders families gets the histogram.
-from evaljobs.quality import latency as _latency  # noqa: E402
-
-FAMILIES.update(_latency.FAMILIES)
-VERSION_EXTENSIONS.append(_latency.latency_families)

@@ -3,7 +3,7 @@
 ``sql/latency_histogram.sql`` returns, per version, one cumulative count per bucket bound
 (one GROUP BY over the window's predictions), the sum and count of ``latency_seconds`` and
 the number of NULLs. This module turns those rows into records and the records into the
-``model_inference_latency_seconds`` histogram family.
+``model_inference_latency_seconds`` histogram family (rendered in :mod:`evaljobs.exposition`).
 
 The histogram is the *window's*: ``_bucket``, ``_count`` and ``_sum`` describe the
 predictions of the evaluated window and are replaced at each run, like every other window
@@ -15,26 +15,11 @@ cumulative counter ``model_predictions_total``, not from ``_count``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.utils import floatToGoString
 
-from evaljobs.records import LatencyHistogram, Problem, VersionResult
+from evaljobs.records import LatencyHistogram, Problem
 from evaljobs.db.source import JobSource, optional_float
 from evaljobs.windows import Window
-
-#: The families this module adds to every version's group (merged into ``exposition.FAMILIES``).
-FAMILIES: dict[str, str] = {
-    "model_inference_latency_seconds": (
-        "Time the model took per prediction, over the predictions of the evaluated window "
-        "(the window's histogram, replaced at each run: use it without rate())."
-    ),
-    "model_inference_latency_missing_predictions": (
-        "Predictions in the window without a latency (NULL), left out of the latency histogram."
-    ),
-}
-
 
 def bucket_columns(bound_count: int) -> str:
     """The ``{bucket_counts}`` slot: one cumulative count per bound, as bound parameters."""
@@ -75,19 +60,3 @@ def latency_histograms(source: JobSource, window: Window) -> tuple[dict[str, Lat
             missing=int(row.predictions) - int(row.observed),
         )
     return histograms, problems
-
-
-def latency_families(result: VersionResult) -> Iterable[Metric]:
-    """The ``model_inference_latency_seconds`` histogram of one version (nothing without a latency column)."""
-    latency = result.latency
-    if latency is None:
-        return []
-    name = "model_inference_latency_seconds"
-    histogram = HistogramMetricFamily(name, FAMILIES[name])
-    buckets = [(floatToGoString(le), float(n)) for le, n in zip(latency.bounds, latency.cumulative_counts)]
-    buckets.append(("+Inf", float(latency.count)))
-    histogram.add_metric([], buckets, sum_value=latency.sum_seconds)
-    missing = GaugeMetricFamily("model_inference_latency_missing_predictions",
-                                FAMILIES["model_inference_latency_missing_predictions"])
-    missing.add_metric([], float(latency.missing))
-    return [histogram, missing]
