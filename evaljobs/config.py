@@ -34,6 +34,9 @@ DEFAULT_DATABASE_URL = "sqlite:///evaljobs.db"
 #: prometheus_client's default histogram buckets: 5 ms to 10 s, with 1 s (the alert threshold) a bound.
 DEFAULT_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 MAX_LATENCY_BUCKETS = 50
+#: Signed-error buckets (prediction - label) of regression jobs, in the label's unit: symmetric,
+#: finer near 0. Set error_buckets in the job for labels of another scale.
+DEFAULT_ERROR_BUCKETS = (-100.0, -50.0, -20.0, -10.0, -5.0, -2.0, -1.0, 0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
@@ -67,6 +70,8 @@ class Columns(_Strict):
     predicted_label: str = "predicted_label"
     score: str | None = "score"
     latency_seconds: str | None = "latency_seconds"
+    #: Regression jobs: the numeric prediction; None means the predicted_label column as a number.
+    predicted_value: str | None = None
     label_prediction_id: str = "prediction_id"
     label: str = "label"
     labeled_at: str = "labeled_at"
@@ -257,6 +262,8 @@ class RegressionMargin(_Strict):
 
     accuracy: float | None = Field(None, ge=0, le=1)
     recall: float | None = Field(None, ge=0, le=1)
+    #: Regression jobs: how much higher the candidate's MAE may be (in the label's unit).
+    mae: float | None = Field(None, ge=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -275,6 +282,10 @@ class Gate(_Strict):
     max_drift_psi: float | None = Field(None, ge=0)
     max_regression: RegressionMargin | None = None
     confidence: float = Field(0.95, gt=0, lt=1)
+    # regression jobs (evaljobs/quality/regression.py)
+    max_mae: float | None = Field(None, ge=0)
+    max_rmse: float | None = Field(None, ge=0)
+    min_r2: float | None = Field(None, le=1)
 
 
 class ResultsSettings(_Strict):
@@ -372,6 +383,55 @@ class Job(_Strict):
     def _binary_needs_positive_label(self) -> "Job":
         if self.task == "binary" and self.positive_label is None:
             raise ValueError("a binary job needs positive_label (the class whose score is stored, e.g. 1)")
+        return self
+
+    # ---- regression (evaljobs/quality/regression.py) ----
+    #: Upper bounds of the ``model_prediction_error`` buckets (prediction - label, in the label's unit).
+    error_buckets: tuple[float, ...] = DEFAULT_ERROR_BUCKETS
+
+    @field_validator("error_buckets", mode="before")
+    @classmethod
+    def _error_buckets_list(cls, value: Any) -> Any:
+        if isinstance(value, (int, float, str)):
+            raise ValueError(f"error_buckets must be a list of signed errors, e.g. [-10, -1, 0, 1, 10], not {value!r}")
+        return value
+
+    @field_validator("error_buckets")
+    @classmethod
+    def _error_buckets_increasing(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if value and math.isinf(value[-1]) and value[-1] > 0:
+            value = value[:-1]  # +Inf is always the last bucket
+        if not value:
+            raise ValueError("error_buckets needs at least one bound, e.g. [-10, -1, 0, 1, 10]")
+        if len(value) > MAX_LATENCY_BUCKETS:
+            raise ValueError(f"error_buckets has {len(value)} bounds; at most {MAX_LATENCY_BUCKETS} "
+                             "(every bound is a series per model version)")
+        if not all(math.isfinite(bound) for bound in value):
+            raise ValueError(f"error_buckets: bounds must be finite numbers, got {list(value)}")
+        if any(b <= a for a, b in zip(value, value[1:])):
+            raise ValueError(f"error_buckets must be strictly increasing, got {list(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _regression_settings_fit_the_task(self) -> "Job":
+        gate = self.gate
+        if self.task != "regression":
+            if self.columns.is_explicit("predicted_value"):
+                raise ValueError(f"columns.predicted_value applies to regression jobs, not {self.task!r} ones")
+            if gate is not None and (gate.max_mae is not None or gate.max_rmse is not None or gate.min_r2 is not None
+                                     or (gate.max_regression is not None and gate.max_regression.mae is not None)):
+                raise ValueError(f"gate: max_mae, max_rmse, min_r2 and max_regression.mae apply to regression jobs, "
+                                 f"not {self.task!r} ones")
+        elif gate is not None:
+            classification = [name for name in ("min_accuracy", "min_recall") if getattr(gate, name) is not None]
+            margins = gate.max_regression
+            classification += [f"max_regression.{name}" for name in ("accuracy", "recall")
+                               if margins is not None and getattr(margins, name) is not None]
+            if classification:
+                raise ValueError(f"gate: {', '.join(classification)} apply to classification jobs; a regression "
+                                 "job takes max_mae, max_rmse, min_r2 and max_regression: {mae: ...}")
+        if self.task == "regression" and self.positive_label is not None:
+            raise ValueError("positive_label applies to binary jobs, not regression ones")
         return self
 
     # ---- latency histogram (evaljobs/latency.py) ----

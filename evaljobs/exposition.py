@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
-from evaljobs.records import FeatureDrift, JobResult, VersionResult
+from evaljobs.records import FeatureDrift, Histogram, JobResult, VersionResult
 
 #: (name, help) of every metric family evaljobs can emit; the README table is checked against it.
 FAMILIES: dict[str, str] = {
@@ -60,6 +60,15 @@ FAMILIES: dict[str, str] = {
     "model_inference_latency_missing_predictions": (
         "Predictions in the window without a latency (NULL), left out of the latency histogram."
     ),
+    # regression (issue 12), see regression_families below; errors are in the label's unit
+    "model_mean_absolute_error": "Mean absolute error of the labelled predictions in the window (label's unit).",
+    "model_mean_squared_error": "Mean squared error of the labelled predictions in the window.",
+    "model_root_mean_squared_error": "Root mean squared error of the labelled predictions in the window (label's unit).",
+    "model_mean_absolute_percentage_error_ratio": "Mean absolute percentage error as a fraction, over labels that are not 0.",
+    "model_zero_label_predictions": "Labelled predictions whose label is 0, left out of the MAPE.",
+    "model_r2_score": "Coefficient of determination (R2) of the labelled predictions in the window.",
+    "model_mean_error": "Mean of prediction - label (bias; positive means over-prediction).",
+    "model_prediction_error": "Signed error prediction - label of the window's labelled predictions (the window's histogram: use it without rate()).",
 }
 
 
@@ -147,17 +156,46 @@ def latency_families(result: VersionResult) -> list[Metric]:
     latency = result.latency
     if latency is None:
         return []
-    name = "model_inference_latency_seconds"
-    histogram = HistogramMetricFamily(name, FAMILIES[name])
-    buckets = [(floatToGoString(le), float(n)) for le, n in zip(latency.bounds, latency.cumulative_counts)]
-    buckets.append(("+Inf", float(latency.count)))
-    histogram.add_metric([], buckets, sum_value=latency.sum_seconds)
-    return [histogram, _gauge("model_inference_latency_missing_predictions", latency.missing)]
+    histogram = Histogram(latency.bounds, latency.cumulative_counts, latency.count, latency.sum_seconds)
+    return [histogram_family("model_inference_latency_seconds", histogram),
+            _gauge("model_inference_latency_missing_predictions", latency.missing)]
 
 
 #: Functions that add families for a version (drift, latency, ...): a new metric source is one
 #: more entry here, not an edit to every sink.
 VERSION_EXTENSIONS: list[Callable[[VersionResult], Iterable[Metric]]] = [drift_families, latency_families]
+
+
+def histogram_family(name: str, histogram: Histogram) -> HistogramMetricFamily:
+    """A window's histogram (cumulative bucket counts, +Inf = count) as a Prometheus family."""
+    family = HistogramMetricFamily(name, FAMILIES[name])
+    buckets = [(floatToGoString(le), float(n)) for le, n in zip(histogram.bounds, histogram.cumulative_counts)]
+    buckets.append(("+Inf", float(histogram.count)))
+    family.add_metric([], buckets, sum_value=histogram.sum)
+    return family
+
+
+# ---- regression (issue 12) ---------------------------------------------------------------------
+def regression_families(result: VersionResult) -> list[Metric]:
+    """A regression version's error metrics and signed-error histogram (nothing for other tasks)."""
+    families: list[Metric | None] = []
+    metrics = result.regression
+    if metrics is not None:
+        families += [
+            _gauge("model_mean_absolute_error", metrics.mae),
+            _gauge("model_mean_squared_error", metrics.mse),
+            _gauge("model_root_mean_squared_error", metrics.rmse),
+            _gauge("model_mean_absolute_percentage_error_ratio", metrics.mape),
+            _gauge("model_zero_label_predictions", metrics.zero_labels),
+            _gauge("model_r2_score", metrics.r2),
+            _gauge("model_mean_error", metrics.mean_error),
+        ]
+    if result.error_histogram is not None and result.error_histogram.count:
+        families.append(histogram_family("model_prediction_error", result.error_histogram))
+    return [f for f in families if f is not None]
+
+
+VERSION_EXTENSIONS.append(regression_families)
 
 def health_families(job: JobResult, success_timestamp: float) -> list[Metric]:
     """Job-health gauges pushed into every group of the job, so staleness is alertable per group."""

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evaljobs.quality.metrics import ClassificationMetrics
 from evaljobs.windows import Window
+
+if TYPE_CHECKING:  # the task modules import this one
+    from evaljobs.quality.regression import RegressionMetrics
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,27 @@ class LatencyHistogram:
 
 
 @dataclass(frozen=True)
+class Histogram:
+    """Observations of one version's window as a Prometheus histogram (regression errors, label delays).
+
+    ``cumulative_counts[i]`` counts observations ``<= bounds[i]``; ``count`` is the +Inf bucket.
+    """
+
+    bounds: tuple[float, ...]
+    cumulative_counts: tuple[int, ...]
+    count: int
+    sum: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "sum": self.sum,
+            "buckets": [{"le": le, "count": n} for le, n in zip(self.bounds, self.cumulative_counts)]
+            + [{"le": "+Inf", "count": self.count}],
+        }
+
+
+@dataclass(frozen=True)
 class Problem:
     """Something that kept part of a job from being evaluated; the rest still ran."""
 
@@ -84,6 +108,9 @@ class VersionResult:
     positive_label: str | None = None
     drift: DriftReport | None = None
     latency: LatencyHistogram | None = None
+    # regression jobs (evaljobs/quality/regression.py): the metrics and the signed-error histogram
+    regression: RegressionMetrics | None = None
+    error_histogram: Histogram | None = None
 
     @property
     def grouping_key(self) -> dict[str, str]:
@@ -126,6 +153,9 @@ class VersionResult:
             out["drift"] = self.drift.to_dict()
         if self.latency:
             out["latency"] = self.latency.to_dict()
+        if self.task == "regression":
+            out["regression"] = self.regression.to_dict() if self.regression else None
+            out["prediction_error"] = self.error_histogram.to_dict() if self.error_histogram else None
         return out
 
 

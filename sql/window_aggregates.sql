@@ -32,22 +32,8 @@ confusion_cells AS (
     GROUP BY model_version, label, predicted_label
 ),
 {score_ranks},
-totals AS (
-    SELECT CAST(p.{model_version} AS {text_type}) AS model_version, COUNT(*) AS predictions
-    FROM {predictions} p
-    WHERE p.{model_name} = :model
-      AND p.{predicted_at} < :window_end
-    GROUP BY CAST(p.{model_version} AS {text_type})
-),
-orphans AS (
-    SELECT COUNT(*) AS predictions
-    FROM {labels} l
-    WHERE l.{labeled_at} >= :arrived_from
-      AND l.{labeled_at} < :labels_as_of
-      AND NOT EXISTS (
-          SELECT 1 FROM {predictions} p WHERE p.{prediction_id} = l.{label_prediction_id}
-      )
-)
+{version_totals},
+{orphan_labels}
 SELECT 'cell' AS row_kind, model_version, label, predicted_label, predictions, scored,
        sum_log_score, sum_log_one_minus_score, sum_score_squared, sum_one_minus_score_squared,
        min_score, max_score,

@@ -107,6 +107,28 @@ def _sqlite_math(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         dbapi_connection.execute("SELECT ln(1)")
     except sqlite3.OperationalError:
         dbapi_connection.create_function("ln", 1, math.log, deterministic=True)
+    # SQLite has no VAR_POP; regression's R2 needs it (sql/regression_aggregates.sql).
+    dbapi_connection.create_aggregate("var_pop", 1, _VarPop)
+
+
+class _VarPop:
+    """``VAR_POP`` for SQLite: Welford's one-pass algorithm, as stable as PostgreSQL's and
+    DuckDB's own (a naive sum of squares loses every digit when the mean dwarfs the spread)."""
+
+    def __init__(self) -> None:
+        self.count, self.mean, self.squares = 0, 0.0, 0.0
+
+    def step(self, value: float | None) -> None:
+        if value is None:
+            return
+        x = float(value)
+        self.count += 1
+        delta = x - self.mean
+        self.mean += delta / self.count
+        self.squares += delta * (x - self.mean)
+
+    def finalize(self) -> float | None:
+        return self.squares / self.count if self.count else None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ _SQLITE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})
 
 # Columns every job needs, and the optional ones it uses when present.
 _PREDICTION_COLUMNS = ("prediction_id", "model_name", "model_version", "predicted_at", "predicted_label")
-_OPTIONAL_PREDICTION_COLUMNS = ("score", "latency_seconds")
+_OPTIONAL_PREDICTION_COLUMNS = ("score", "latency_seconds", "predicted_value")
 _LABEL_COLUMNS = ("label_prediction_id", "label", "labeled_at")
 
 

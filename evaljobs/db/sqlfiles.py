@@ -34,6 +34,11 @@ INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
     # The latest label before :labels_as_of wins, per (prediction_id, model_version).
     "label_join": ("fragments/label_join", {}),
     "latest_label_rank": ("fragments/latest_label_rank", {}),
+    # Per version, predictions up to :window_end; labels of unknown prediction ids (CTEs).
+    "version_totals": ("fragments/version_totals", {}),
+    "orphan_labels": ("fragments/orphan_labels", {}),
+    # The window's rows with their latest label, as a task compares them (a CTE).
+    "task_rows": ("fragments/task_rows", {}),
 }
 
 

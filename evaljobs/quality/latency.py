@@ -21,10 +21,10 @@ from evaljobs.records import LatencyHistogram, Problem
 from evaljobs.db.source import JobSource, optional_float
 from evaljobs.windows import Window
 
-def bucket_columns(bound_count: int) -> str:
-    """The ``{bucket_counts}`` slot: one cumulative count per bound, as bound parameters."""
+def bucket_columns(bound_count: int, column: str = "latency_seconds") -> str:
+    """The ``{bucket_counts}`` slot: one cumulative count of ``column`` per bound, as bound parameters."""
     return ",\n    ".join(
-        f"COUNT(CASE WHEN latency_seconds <= :le_{i} THEN 1 END) AS le_{i}" for i in range(bound_count)
+        f"COUNT(CASE WHEN {column} <= :le_{i} THEN 1 END) AS le_{i}" for i in range(bound_count)
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from evaljobs.db.source import JobSource
 from evaljobs.quality.classification import evaluate_classification
+from evaljobs.quality.regression import evaluate_regression
 from evaljobs.records import TaskResult
 from evaljobs.windows import Window
 
@@ -30,4 +31,6 @@ TASKS: dict[str, Task] = {task.name: task for task in (
          "two classes, one of them positive_label; a score column adds ROC AUC, log loss and Brier score"),
     Task("multiclass", evaluate_classification,
          "several classes; per-class, macro, micro and weighted precision, recall and F1"),
+    Task("regression", evaluate_regression,
+         "a number; MAE, MSE, RMSE, MAPE, R2, mean error and a signed-error histogram"),
 )}
