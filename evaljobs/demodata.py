@@ -5,6 +5,12 @@
   shifted ``amount`` inputs, so its drift shows).
 - ``intent`` (multiclass: billing, shipping, returns, tech, other): versions ``2024.1``
   (slower, with some answers over a second) and ``2024.2``; no scores.
+- ``eta`` (regression: delivery time in minutes, written as text in ``predicted_label`` and
+  ``label``): ``eta-2`` (unbiased, a few minutes off) and ``eta-3-canary`` (the last five days,
+  20% of traffic, over-predicting and noisier). Its label arrives when the order is delivered,
+  or hours later when the courier's app syncs late.
+
+Every prediction has a ``channel`` (web, app, partner) besides its ``country``, for segments.
 
 Labels arrive hours to days after the prediction; some never arrive, a few are corrected
 later (a second label row), and a few belong to no prediction (orphans). The rows are made
@@ -24,7 +30,9 @@ import sqlalchemy as sa
 from evaljobs.db.dialects import bind_time
 from evaljobs.db.engine import connect, connection, create_reference_schema, describe_engine
 
-FEATURES = {"amount": "DOUBLE PRECISION", "country": "VARCHAR(8)", "account_age_days": "DOUBLE PRECISION"}
+FEATURES = {"amount": "DOUBLE PRECISION", "country": "VARCHAR(8)", "account_age_days": "DOUBLE PRECISION",
+            "channel": "VARCHAR(16)"}
+CHANNELS = ("web", "app", "partner")
 INTENT_CLASSES = ("billing", "shipping", "returns", "tech", "other")
 COUNTRIES = ("US", "GB", "DE", "FR", "IN")
 
@@ -93,6 +101,39 @@ def _intent_rows(rng: random.Random, start: datetime, end: datetime) -> Iterator
         }
 
 
+def _eta_rows(rng: random.Random, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+    span = (end - start).total_seconds()
+    count = int(1200 * span / 86400)
+    for i in range(count):
+        at = start + timedelta(seconds=rng.random() * span)
+        canary = (end - at).days < 5 and rng.random() < 0.2
+        country = rng.choices(COUNTRIES, weights=(5, 2, 2, 1, 3))[0]
+        channel = rng.choices(CHANNELS, weights=(3, 5, 2))[0]
+        # Partner orders and India take longer; minutes are what the customer waited.
+        actual = 12 + rng.lognormvariate(math.log(22), 0.35) + (9 if channel == "partner" else 0) + (6 if country == "IN" else 0)
+        if canary:
+            predicted = actual * 1.12 + rng.gauss(0, 7)
+        else:
+            predicted = actual + rng.gauss(0, 4) + (3 if channel == "partner" else 0)
+        late_sync = rng.random() < 0.15
+        yield {
+            "prediction_id": f"e-{i:07d}",
+            "model_name": "eta",
+            "model_version": "eta-3-canary" if canary else "eta-2",
+            "predicted_at": at,
+            "predicted_label": f"{max(predicted, 1.0):.1f}",
+            "score": None,
+            "latency_seconds": round(rng.lognormvariate(math.log(0.02), 0.3), 6),
+            "amount": None,
+            "country": country,
+            "account_age_days": None,
+            "channel": channel,
+            "_truth": f"{actual:.1f}",
+            "_delay": timedelta(minutes=actual) + (timedelta(hours=rng.uniform(1, 30)) if late_sync else timedelta(0)),
+            "_labelled": rng.random() < 0.95,  # cancelled orders are never delivered
+        }
+
+
 def build(url: str, now: datetime, days: int = 14, seed: int = 7) -> str:
     """Replace the reference tables at ``url`` with ``days`` of synthetic history ending at ``now``."""
     rng = random.Random(seed)
@@ -119,13 +160,19 @@ def build(url: str, now: datetime, days: int = 14, seed: int = 7) -> str:
     insert_label = sa.text("INSERT INTO labels (prediction_id, label, labeled_at) VALUES (:prediction_id, :label, :labeled_at)")
     predictions: list[dict[str, Any]] = []
     labels: list[dict[str, Any]] = []
-    for row in [*_fraud_rows(rng, start, now), *_intent_rows(rng, start, now)]:
+    # Channels and the eta model draw from their own generators, so the fraud and intent rows
+    # are the same as before they existed.
+    channel_rng = random.Random(seed + 1)
+    for row in [*_fraud_rows(rng, start, now), *_intent_rows(rng, start, now),
+                *_eta_rows(random.Random(seed + 2), start, now)]:
+        if "channel" not in row:
+            row["channel"] = channel_rng.choices(CHANNELS, weights=(3, 5, 2))[0]
         predictions.append({c: row[c] for c in prediction_columns} | {"predicted_at": bind_time(dialect, row["predicted_at"])})
         arrives = row["predicted_at"] + row["_delay"]
         if row["_labelled"] and arrives < now:
             labels.append({"prediction_id": row["prediction_id"], "label": row["_truth"],
                            "labeled_at": bind_time(dialect, arrives)})
-            if rng.random() < 0.02:
+            if row["model_name"] != "eta" and rng.random() < 0.02:
                 # A correction: an analyst first got it wrong; the later row wins.
                 wrong = "0" if row["_truth"] == "1" else ("1" if row["_truth"] == "0" else "other")
                 labels[-1]["label"] = wrong

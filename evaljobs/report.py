@@ -58,6 +58,7 @@ def table(jobs: Iterable[JobResult]) -> str:
                          for i, (c, w) in enumerate(zip(row, widths))).rstrip()
 
     out = [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+    out.extend(regression_section(jobs))
     out.extend(drift_section(jobs))
     if notes:
         out.append("")
@@ -71,6 +72,28 @@ def as_json(jobs: Iterable[JobResult], extra: dict | None = None) -> str:
     if extra:
         document.update(extra)
     return json.dumps(document, indent=2, sort_keys=False)
+
+
+# ---- regression (issue 12) ---------------------------------------------------------------------
+def regression_section(jobs: Iterable[JobResult]) -> list[str]:
+    """Lines of a table of the regression jobs' error metrics, one row per version."""
+    rows: list[Sequence[str]] = []
+    for job in jobs:
+        for v in job.versions:
+            if v.task != "regression":
+                continue
+            m = v.regression
+            rows.append((job.job, f"{v.model}/{v.model_version}", f"{v.labeled_predictions:,}",
+                         _num(m.mae if m else None), _num(m.rmse if m else None),
+                         _pct(m.mape if m else None), _num(m.r2 if m else None), _signed(m.mean_error if m else None)))
+    if not rows:
+        return []
+    header = ("regression job", "version", "labelled", "MAE", "RMSE", "MAPE", "R2", "mean error")
+    return ["", *_fixed_width(header, rows, {2, 3, 4, 5, 6, 7})]
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.3f}"
 
 
 # ---- drift (issue 3) ---------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 -- Fragment (drift): the labels of the window's predictions (label drift), per version, over
 -- the labelled predictions only; the latest label before :labels_as_of wins, as everywhere.
+-- {label_value} is the label text, or the text as a number for regression jobs.
 {window_rows},
 current_rows AS (
-    SELECT model_version, label AS value
+    SELECT model_version, {label_value} AS value
     FROM window_rows
     WHERE label IS NOT NULL
 )

@@ -1,7 +1,7 @@
 -- Fragment (drift): the labels of the reference predictions (label drift), labelled ones
 -- only, the latest label before :labels_as_of winning (as in window_rows.sql).
 reference_rows AS (
-    SELECT label AS value
+    SELECT {label_value} AS value
     FROM (
         SELECT
             {label_text} AS label,

@@ -49,7 +49,7 @@ def test_database_defaults_to_sqlite() -> None:
 
 @pytest.mark.parametrize("change, message", [
     (("window: 1d", "window: 1x"), "jobs[0] (fraud-daily).window: invalid duration '1x'"),
-    (("task: binary", "task: regression"), "jobs[0] (fraud-daily).task: 'regression' is not allowed"),
+    (("task: binary", "task: ranking"), "jobs[0] (fraud-daily).task: 'ranking' is not allowed"),
     (("    positive_label: 1\n", ""), "a binary job needs positive_label"),
     (('schedule: "30 6 * * *"', 'schedule: "every day"'), "not a 5-field cron expression"),
     (('schedule: "30 6 * * *"', 'schedule: "61 * * * *"'), "is not valid cron"),

@@ -98,7 +98,10 @@ def plan_values(
         if reference_column is not None:
             values.append(DriftValue(feature.name, kind, column, reference_column))
 
-    outputs = [("predicted_label", "categorical", job.columns.predicted_label)]
+    # A regression model's prediction and label are numbers, compared as numeric values.
+    numeric_outputs = job.task == "regression"
+    outputs = [("predicted_label", "numeric", job.columns.predicted_value or job.columns.predicted_label)
+               if numeric_outputs else ("predicted_label", "categorical", job.columns.predicted_label)]
     if has_score and job.columns.score is not None:
         outputs.append(("score", "numeric", job.columns.score))
     for name, kind, column in outputs:
@@ -110,7 +113,7 @@ def plan_values(
     if drift.label:
         reference_column = in_reference("label", job.columns.label, "set drift.label: false")
         if reference_column is not None:
-            values.append(DriftValue("label", "categorical", None, reference_column))
+            values.append(DriftValue("label", "numeric" if numeric_outputs else "categorical", None, reference_column))
     return values, problems
 
 

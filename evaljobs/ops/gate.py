@@ -9,7 +9,10 @@ configured threshold becomes one check (one JUnit test case):
 - ``min_recall``: macro recall, or the recall of named classes (each with its Wilson interval);
 - ``max_drift_psi``: the largest Population Stability Index over the candidate's features
   (read from the drift metrics, see :data:`DRIFT_PSI_SOURCES`);
-- ``max_regression``: the candidate is not worse than the baseline by more than a margin.
+- ``max_regression``: the candidate is not worse than the baseline by more than a margin;
+- regression jobs: ``max_mae``, ``max_rmse``, ``min_r2``, and ``max_regression: {mae: ...}``,
+  where the MAE difference gets Welch's interval (the absolute errors' variance comes from the
+  same sums: ``var|e| = mean(e^2) - mean(|e|)^2``).
 
 The threshold checks compare the point estimate with the threshold and report the interval
 (saying whether it lies on one side of the threshold or straddles it). The regression check
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from evaljobs import exposition
 from evaljobs.config import Gate
@@ -73,6 +77,35 @@ def newcombe_interval(successes_a: int, trials_a: int, successes_b: int, trials_
     low = difference - math.sqrt((p_a - a[0]) ** 2 + (b[1] - p_b) ** 2)
     high = difference + math.sqrt((a[1] - p_a) ** 2 + (p_b - b[0]) ** 2)
     return low, high
+
+
+def welch_interval(mean_a: float, variance_a: float, n_a: int, mean_b: float, variance_b: float, n_b: int,
+                   confidence: float = 0.95) -> tuple[float, float] | None:
+    """Welch's interval for ``mean_a - mean_b`` from two samples' means and (n - 1) variances.
+
+    Equals ``scipy.stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)``;
+    None with fewer than two observations on a side.
+    """
+    if n_a < 2 or n_b < 2:
+        return None
+    share_a, share_b = variance_a / n_a, variance_b / n_b
+    difference = mean_a - mean_b
+    error = math.sqrt(share_a + share_b)
+    if error == 0:
+        return difference, difference
+    freedom = (share_a + share_b) ** 2 / (share_a ** 2 / (n_a - 1) + share_b ** 2 / (n_b - 1))
+    half = float(student_t.ppf(0.5 + confidence / 2, freedom)) * error
+    return difference - half, difference + half
+
+
+def absolute_error_moments(version: VersionResult) -> tuple[float, float, int] | None:
+    """(mean, sample variance, n) of a regression version's absolute errors, from its metrics."""
+    metrics = version.regression
+    if metrics is None:
+        return None
+    n = metrics.labeled
+    spread = max(metrics.mse - metrics.mae ** 2, 0.0) * n / (n - 1) if n > 1 else 0.0
+    return metrics.mae, spread, n
 
 
 # ---- drift hook ----------------------------------------------------------------------------
@@ -276,7 +309,70 @@ def check_gate(gate: Gate, result: JobResult, candidate_name: str | None = None,
                     checks.append(_regression_check(
                         f"max_regression[recall:{cls}]", f"recall of class {cls} vs baseline", candidate, baseline,
                         margins.recall, confidence, lambda v, c=cls: _class_counts(v, c)))
+    checks.extend(_error_checks(gate, candidate, baseline))
     return report
+
+
+# ---- regression jobs -------------------------------------------------------------------------
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _error_checks(gate: Gate, candidate: VersionResult, baseline: VersionResult | None) -> list[Check]:
+    """max_mae, max_rmse, min_r2 and max_regression.mae of a regression job."""
+    checks = []
+    for name, title, attribute, threshold, upper in (
+            ("max_mae", "mean absolute error", "mae", gate.max_mae, True),
+            ("max_rmse", "root mean squared error", "rmse", gate.max_rmse, True),
+            ("min_r2", "R2", "r2", gate.min_r2, False)):
+        if threshold is None:
+            continue
+        metrics = candidate.regression
+        value = getattr(metrics, attribute) if metrics else None
+        base = baseline.regression if baseline is not None else None
+        bound = f"{'<=' if upper else '>='} {threshold:.4g}"
+        if value is None:
+            checks.append(Check(name, title, FAIL, "-", _number(getattr(base, attribute) if base else None), bound,
+                                f"no {'labelled predictions' if metrics is None else 'two labelled predictions'}: "
+                                f"{title} cannot be computed"))
+            continue
+        ok = value <= threshold if upper else value >= threshold
+        side = ("at or below" if ok else "above") if upper else ("at or above" if ok else "below")
+        checks.append(Check(name, title, PASS if ok else FAIL, _number(value),
+                            _number(getattr(base, attribute)) if base else "", bound,
+                            f"{title} {value:.4g} is {side} {threshold:.4g} ({metrics.labeled:,} labelled predictions)"))
+    margins = gate.max_regression
+    if margins is not None and margins.mae is not None:
+        checks.append(_mae_regression_check(candidate, baseline, margins.mae, gate.confidence))
+    return checks
+
+
+def _mae_regression_check(candidate: VersionResult, baseline: VersionResult | None, margin: float,
+                          confidence: float) -> Check:
+    name, title, threshold = "max_regression[mae]", "MAE vs baseline", f"rise <= {margin:.4g}"
+    if baseline is None:
+        return Check(name, title, SKIPPED, "", "", threshold, "no --baseline given: nothing to compare with")
+    c, b = absolute_error_moments(candidate), absolute_error_moments(baseline)
+    interval = welch_interval(*c, *b, confidence) if c and b else None
+    if interval is None:
+        return Check(name, title, SKIPPED, _number(c[0] if c else None), _number(b[0] if b else None), threshold,
+                     "fewer than two labelled predictions on one side: nothing to compare")
+    rise = c[0] - b[0]
+    low, high = interval
+    significant_beyond_margin = low > margin
+    if significant_beyond_margin:
+        verdict = f"significantly worse than the baseline by more than {margin:.4g}"
+    elif rise > margin:
+        verdict = (f"worse than the baseline by more than {margin:.4g}, but not significantly "
+                   "(the interval reaches the margin): passed, more labelled data would settle it")
+    elif low > 0:
+        verdict = "significantly worse than the baseline, but within the margin"
+    elif high < 0:
+        verdict = "significantly better than the baseline"
+    else:
+        verdict = "not significantly different from the baseline"
+    return Check(name, title, FAIL if significant_beyond_margin else PASS, _number(c[0]), _number(b[0]), threshold,
+                 f"MAE rise {rise:+.4g} ({confidence:.0%} Welch interval [{low:+.4g}, {high:+.4g}]): {verdict}")
 
 
 def _drift_check(candidate: VersionResult, threshold: float) -> Check:

@@ -27,7 +27,8 @@ def markdown(report: GateReport) -> str:
         "",
         f"Candidate **{report.candidate}**{against}, predictions {window.start:%Y-%m-%d %H:%M} .. "
         f"{window.end:%Y-%m-%d %H:%M} UTC, labels as of {window.labels_as_of:%Y-%m-%d %H:%M} UTC. "
-        f"Intervals: {report.confidence:.0%} Wilson score (ratios), Newcombe hybrid score (differences).",
+        f"Intervals: {report.confidence:.0%} Wilson score (ratios), Newcombe hybrid score (differences)"
+        + (", Welch (MAE differences)." if any(c.name == "max_regression[mae]" for c in report.checks) else "."),
         "",
         "| result | check | candidate | baseline | threshold | detail |",
         "|---|---|---|---|---|---|",

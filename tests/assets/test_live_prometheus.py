@@ -89,9 +89,9 @@ def test_rules_and_dashboard_against_a_live_prometheus(prometheus, pushgateway, 
     # Run 1, ten days back, has the retired fraud/v1; run 2, now, has the canary: the counters
     # of versions in both runs move, and v1's group lingers in the gateway, as in production.
     first = run_all(capsys, now - timedelta(days=10))
-    stack.wait_for_push(url, first["since"], jobs=2)
+    stack.wait_for_push(url, first["since"], jobs=3)
     second = run_all(capsys, now)
-    stack.wait_for_push(url, second["since"], jobs=2)
+    stack.wait_for_push(url, second["since"], jobs=3)
 
     versions = {(j["job"], j["model"], v["model_version"]): v for j in second["jobs"] for v in j["versions"]}
     earlier = {(j["job"], j["model"], v["model_version"]): v for j in first["jobs"] for v in j["versions"]}
@@ -134,6 +134,14 @@ def test_rules_and_dashboard_against_a_live_prometheus(prometheus, pushgateway, 
     def model_correct(m: tuple[str, str]) -> int:
         return sum(n for key, n in correct.items() if key[:2] == m)
 
+    def weighted(m: tuple[str, str], metric: str) -> float:
+        """A regression metric over a model's current versions, weighted by labelled predictions."""
+        pairs = [(v["regression"][metric], v["regression"]["labeled"]) for k, v in versions.items()
+                 if k[:2] == m and v.get("regression")]
+        return sum(x * n for x, n in pairs) / sum(n for _, n in pairs)
+
+    regression_models = {k[:2] for k, v in versions.items() if v.get("regression")}
+
     expected: dict[str, tuple[tuple[str, ...], dict]] = {
         "model_version:evaljobs_window_end_timestamp_seconds:current":
             (by_version, {k: timestamp(v["window_end"]) for k, v in versions.items()}),
@@ -147,12 +155,17 @@ def test_rules_and_dashboard_against_a_live_prometheus(prometheus, pushgateway, 
         "model_version_class:model_correct_predictions:sum":
             (version_class, {(*k, c): n for k, v in versions.items() for c, n in diagonal(v).items()}),
         "model:model_accuracy:ratio":
-            (by_model, {m: model_correct(m) / cells[m] for m in models}),
+            (by_model, {m: model_correct(m) / cells[m] for m in models if cells[m]}),
         "model_class:model_recall:ratio":  # no series for a class without labelled examples
             (model_class, {key: correct[key] / n for key, n in supports.items() if n > 0}),
         "model:model_label_coverage:ratio":
             (by_model, {m: labelled[m] / window[m] for m in models}),
+        "model:model_mean_absolute_error:mean":
+            (by_model, {m: weighted(m, "mae") for m in regression_models}),
+        "model:model_root_mean_squared_error:mean":
+            (by_model, {m: math.sqrt(weighted(m, "mse")) for m in regression_models}),
     }
+    assert regression_models == {("eta-6h", "eta")}
     for record, (labels, want) in expected.items():
         got = values(url, record, *labels)
         assert set(got) == set(want), record
@@ -184,7 +197,7 @@ def test_rules_and_dashboard_against_a_live_prometheus(prometheus, pushgateway, 
     variables = variable_queries()
     assert variables["model"] == "label_values(evaljobs_last_success_timestamp_seconds, model)"
     models_listed = {r["metric"]["model"] for r in stack.query(url, "evaljobs_last_success_timestamp_seconds")}
-    assert models_listed == {"fraud", "intent"}
+    assert models_listed == {"fraud", "intent", "eta"}
     empty = []
     for model in sorted(models_listed):
         selector = variables["model_version"].removeprefix("label_values(").rsplit(",", 1)[0]
@@ -196,7 +209,17 @@ def test_rules_and_dashboard_against_a_live_prometheus(prometheus, pushgateway, 
                 query = substitute(expr, {"model": model, "model_version": selection})
                 if not stack.query(url, query):
                     empty.append((model, selection, title, query))
-    # The only empty panels: drift of fraud's v2, which is the reference the demo compares
-    # its canary against (kind: version), so it has no drift of its own.
-    assert [e for e in empty if not (e[0] == "fraud" and e[1] == "v2" and "model_drift_" in e[3])] == []
-    assert len(empty) <= 3
+    # The only empty panels: drift of fraud's v2 and eta's eta-2, the references the demo compares
+    # their canaries against (kind: version), which have no drift of their own; and the panels
+    # of the other kind of task (classification panels for the regression model, and back).
+    regression_panels = {"Mean absolute error", "RMSE", "R2", "Mean error (bias)"}
+    classification_panels = {"Accuracy", "Recall per class"}
+
+    def expected_empty(model: str, selection: str, title: str, query: str) -> bool:
+        reference = {"fraud": "v2", "eta": "eta-2"}.get(model)
+        if selection == reference and "model_drift_" in query:
+            return True
+        return title in (classification_panels if model == "eta" else regression_panels)
+
+    assert [e for e in empty if not expected_empty(*e)] == []
+    assert {title for _, _, title, _ in empty} >= regression_panels | classification_panels
