@@ -83,6 +83,10 @@ def tidy_rows(results: JobResult | Iterable[JobResult]) -> Iterator[dict[str, An
                     for metric, number in value.items():
                         if _number(number):
                             yield {**base, "metric": metric, "average": key, "value": float(number)}
+                elif key == "regression" and isinstance(value, dict):  # mae, rmse, r2 ... of a regression job
+                    for metric, number in value.items():
+                        if _number(number) and metric != "labeled":
+                            yield {**base, "metric": metric, "value": float(number)}
                 elif key == "per_class" and isinstance(value, dict):
                     for cls, numbers in value.items():
                         for metric, number in numbers.items():

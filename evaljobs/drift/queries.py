@@ -154,7 +154,7 @@ class DriftSource:
         if value.column is not None:
             ids["current_value"] = self._expression("p", value.column, value.kind, cast)
         # A label is class text; a regression job compares it as a number (ranked as text first).
-        ids["label_value"] = "CAST(label AS DOUBLE PRECISION)" if value.kind == "numeric" and cast else "label"
+        ids["label_value"] = f"CAST(label AS {self.spec.float_type})" if value.kind == "numeric" and cast else "label"
         if reference.source == "table":
             ids["reference_table"] = self.source.quote(reference.table or "")
             ids["reference_value"] = self._expression("r", value.reference_column or "", value.kind, cast)

@@ -261,20 +261,32 @@ def test_signed_error_histogram_is_prometheus_cumulative(db_url: str) -> None:
     assert version.regression.mean_error == pytest.approx(-30 / 4) and math.isfinite(version.error_histogram.sum)
 
 
-def test_drift_compares_prediction_and_label_as_numbers(db_url: str) -> None:
+def test_drift_compares_prediction_and_label_as_numbers(engine_url: str) -> None:
     rng = random.Random(5)
     champion = [(round(rng.gauss(30, 5), 1), round(rng.gauss(30, 5), 1)) for _ in range(80)]
     canary = [(round(rng.gauss(45, 5), 1), round(rng.gauss(30, 5), 1)) for _ in range(80)]
     p1, l1 = delivery_rows("eta-2", champion)
     p2, l2 = delivery_rows("eta-3", canary, start=1000)
-    engine = connect(db_url, create=True)
+    engine = connect(engine_url, create=True)
     load(engine, p1 + p2, l1 + l2)
     engine.dispose()
     job = regression_job(drift={"reference": {"kind": "version", "version": "eta-2"}})
-    result = evaluate(db_url, job)
+    result = evaluate(engine_url, job)
     assert not result.problems, result.problems
     [canary_version] = [v for v in result.versions if v.model_version == "eta-3"]
     features = {f.feature: f for f in canary_version.drift.features}
     assert features["predicted_label"].kind == "numeric" and features["predicted_label"].detected
     assert features["label"].kind == "numeric" and not features["label"].detected
     assert features["label"].current_values == 80
+
+
+def test_tidy_rows_carry_the_regression_metrics(db_url: str) -> None:
+    from evaljobs.api import tidy_rows
+
+    predictions, labels = delivery_rows("v1", [(10.0, 12.0), (20.0, 18.0), (5.0, 5.0)])
+    engine = connect(db_url, create=True)
+    load(engine, predictions, labels)
+    engine.dispose()
+    rows = {row["metric"]: row["value"] for row in tidy_rows(evaluate(db_url, regression_job()))}
+    assert rows["mae"] == pytest.approx(4 / 3) and rows["mse"] == pytest.approx(8 / 3)
+    assert {"rmse", "mape", "r2", "mean_error", "zero_labels"} <= set(rows)
