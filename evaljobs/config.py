@@ -207,6 +207,38 @@ class Drift(_Strict):
         return self
 
 
+# ---- estimated performance before labels arrive (issue 13) ----------------------------------
+class Estimate(_Strict):
+    """A binary job's ``estimate:`` section: confidence-based performance estimation (CBPE).
+
+    The recent window ``[T - window, T)`` has no labels yet; its expected confusion matrix follows
+    from calibrated scores. ``reference`` gives the labelled predictions the calibration map is
+    learned from (the drift reference kinds; ``previous_window`` is the job's latest labelled
+    window, the one it evaluates). ``calibrated: true`` declares the scores calibrated already.
+    """
+
+    reference: DriftReference | None = None
+    calibrated: bool = False
+    calibration: Literal["isotonic", "histogram"] = "isotonic"
+    bins: int = Field(20, ge=2, le=1000)
+    window: Duration | None = None
+    confidence: float = Field(0.95, gt=0, lt=1)
+
+    @field_validator("window")
+    @classmethod
+    def _window_positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("window must be longer than 0 (e.g. 1d), or left out to use the job's window")
+        return value
+
+    @model_validator(mode="after")
+    def _reference_or_calibrated(self) -> "Estimate":
+        if self.reference is None and not self.calibrated:
+            raise ValueError("needs a reference to learn the calibration from (e.g. reference: {kind: previous_window}), "
+                             "or calibrated: true if the scores are calibrated probabilities already")
+        return self
+
+
 # ---- operations: results store, scheduler, CI gate (issue 4) ----------------------------------
 class CatchUp(_Strict):
     """How many missed windows a scheduler evaluates after downtime: a count, an age, or both.
@@ -330,6 +362,7 @@ class Job(_Strict):
     tables: Tables = Field(default_factory=Tables)
     columns: Columns = Field(default_factory=Columns)
     drift: Drift | None = None
+    estimate: Estimate | None = None
     catch_up: CatchUp | None = None
     gate: Gate | None = None
 
@@ -383,6 +416,12 @@ class Job(_Strict):
     def _binary_needs_positive_label(self) -> "Job":
         if self.task == "binary" and self.positive_label is None:
             raise ValueError("a binary job needs positive_label (the class whose score is stored, e.g. 1)")
+        if self.estimate is not None and self.task != "binary":
+            raise ValueError(f"estimate needs a binary job with a score column (the positive class's probability); "
+                             f"a {self.task} estimate needs one probability column per class, which evaljobs "
+                             "does not read yet: remove estimate from this job")
+        if self.estimate is not None and self.columns.score is None:
+            raise ValueError("estimate needs the score column (the positive class's probability); set columns.score")
         return self
 
     # ---- regression (evaljobs/quality/regression.py) ----

@@ -2,7 +2,7 @@
 
 - ``fraud`` (binary, positive label ``1``): versions ``v1`` (retired), ``v2`` (the good
   champion) and ``v3-canary`` (the last five days, 20% of traffic, visibly worse, and fed
-  shifted ``amount`` inputs, so its drift shows).
+  shifted ``amount`` inputs, so its drift shows). Scores are calibrated probabilities.
 - ``intent`` (multiclass: billing, shipping, returns, tech, other): versions ``2024.1``
   (slower, with some answers over a second) and ``2024.2``; no scores.
 - ``eta`` (regression: delivery time in minutes, written as text in ``predicted_label`` and
@@ -35,6 +35,8 @@ FEATURES = {"amount": "DOUBLE PRECISION", "country": "VARCHAR(8)", "account_age_
 CHANNELS = ("web", "app", "partner")
 INTENT_CLASSES = ("billing", "shipping", "returns", "tech", "other")
 COUNTRIES = ("US", "GB", "DE", "FR", "IN")
+FRAUD_RATE = 0.12
+LOGIT_SD = 1.4
 
 
 def _fraud_rows(rng: random.Random, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
@@ -50,10 +52,14 @@ def _fraud_rows(rng: random.Random, start: datetime, end: datetime) -> Iterator[
             version = "v2"
         else:
             version = "v3-canary" if rng.random() < 0.2 else "v2"
-        fraud = rng.random() < 0.12
+        fraud = rng.random() < FRAUD_RATE
         quality = {"v1": 1.5, "v2": 2.0, "v3-canary": 0.7}[version]
-        logit = (quality if fraud else -quality) + rng.gauss(0, 1.4) - 0.6
-        score = 1 / (1 + math.exp(-logit))
+        logit = (quality if fraud else -quality) + rng.gauss(0, LOGIT_SD) - 0.6
+        # The model flags logit >= 0; its score is the exact probability of fraud given the logit
+        # (Bayes' rule for the two normal logit distributions), so scores are calibrated and the
+        # estimate of unlabelled windows (estimate: in schedules.yaml) is honest.
+        log_odds = math.log(FRAUD_RATE / (1 - FRAUD_RATE)) + 2 * quality * (logit + 0.6) / LOGIT_SD ** 2
+        score = 1 / (1 + math.exp(-max(-700.0, min(700.0, log_odds))))
         amount = rng.lognormvariate(3.5 + (0.8 if fraud else 0.0), 0.9)
         if version == "v3-canary":
             amount *= 2.5  # a new upstream currency conversion: the canary's inputs drift
@@ -62,7 +68,7 @@ def _fraud_rows(rng: random.Random, start: datetime, end: datetime) -> Iterator[
             "model_name": "fraud",
             "model_version": version,
             "predicted_at": at,
-            "predicted_label": "1" if score >= 0.5 else "0",
+            "predicted_label": "1" if logit >= 0 else "0",
             "score": round(score, 6),
             "latency_seconds": round(rng.lognormvariate(math.log(0.045), 0.5), 6),
             "amount": round(amount, 2),

@@ -69,6 +69,21 @@ FAMILIES: dict[str, str] = {
     "model_r2_score": "Coefficient of determination (R2) of the labelled predictions in the window.",
     "model_mean_error": "Mean of prediction - label (bias; positive means over-prediction).",
     "model_prediction_error": "Signed error prediction - label of the window's labelled predictions (the window's histogram: use it without rate()).",
+    # estimated performance (issue 13), see estimate_families below
+    "model_estimated_accuracy_ratio": "Accuracy of the recent window expected from calibrated scores (CBPE), before labels.",
+    "model_estimated_precision_ratio": "Precision of the positive class expected from calibrated scores (CBPE).",
+    "model_estimated_recall_ratio": "Recall of the positive class expected from calibrated scores (CBPE).",
+    "model_estimated_f1_ratio": "F1 of the positive class expected from calibrated scores (CBPE).",
+    "model_estimated_roc_auc_ratio": "ROC AUC of the recent window expected from calibrated scores (CBPE).",
+    "model_estimated_standard_error_ratio": "Standard error of an estimated metric (sampling and calibration-map uncertainty).",
+    "model_estimated_lower_ratio": "Lower bound of an estimated metric's interval (estimate.confidence, default 95%).",
+    "model_estimated_upper_ratio": "Upper bound of an estimated metric's interval (estimate.confidence, default 95%).",
+    "model_estimate_window_predictions": "Scored predictions in the recent window that the estimate covers.",
+    "model_estimate_window_start_timestamp_seconds": "Start of the estimated (recent, unlabelled) window.",
+    "model_estimate_window_end_timestamp_seconds": "End of the estimated (recent, unlabelled) window.",
+    "model_estimate_reference_predictions": "Labelled, scored predictions the calibration map was learned from.",
+    "model_estimate_reference_calibration_error_ratio": "Expected calibration error (ECE) of the raw scores on the calibration reference.",
+    "model_estimate_accuracy_gap_ratio": "Realised minus estimated accuracy of the labelled window, estimated when it was recent (calibration drift).",
 }
 
 
@@ -161,9 +176,43 @@ def latency_families(result: VersionResult) -> list[Metric]:
             _gauge("model_inference_latency_missing_predictions", latency.missing)]
 
 
+# ---- estimated performance (issue 13) ----------------------------------------------------------
+def estimate_families(result: VersionResult) -> list[Metric]:
+    """A version's CBPE of the recent window (nothing when the job has no estimate section)."""
+    report = result.estimate
+    if report is None:
+        return []
+    families: list[Metric | None] = [
+        _gauge("model_estimate_window_predictions", report.predictions),
+        _gauge("model_estimate_window_start_timestamp_seconds", report.window_start.timestamp()),
+        _gauge("model_estimate_window_end_timestamp_seconds", report.window_end.timestamp()),
+        _gauge("model_estimate_reference_calibration_error_ratio", report.reference_calibration_error),
+        _gauge("model_estimate_reference_predictions", report.reference.rows if report.reference else None),
+        _gauge("model_estimate_accuracy_gap_ratio", report.check.gap if report.check else None),
+    ]
+    if not report.predictions:
+        return [f for f in families if f is not None]
+    # (metric, class, value): accuracy and ROC AUC have no class ("" is an absent label).
+    estimated = [("accuracy", "", report.accuracy), ("roc_auc", "", report.roc_auc)]
+    estimated += [(name, cls, value) for cls, metrics in report.per_class.items() for name, value in metrics.items()]
+    families.append(_gauge("model_estimated_accuracy_ratio", report.accuracy.value))
+    families.append(_gauge("model_estimated_roc_auc_ratio", report.roc_auc.value))
+    for name in ("precision", "recall", "f1"):
+        families.append(_labelled_gauge(f"model_estimated_{name}_ratio", ["class"], (
+            ([cls], metrics[name].value) for cls, metrics in report.per_class.items() if metrics[name].value is not None)))
+    for family, field_name in (("model_estimated_standard_error_ratio", "standard_error"),
+                               ("model_estimated_lower_ratio", "lower"), ("model_estimated_upper_ratio", "upper")):
+        families.append(_labelled_gauge(family, ["metric", "class"], (
+            ([name, cls], getattr(value, field_name)) for name, cls, value in estimated
+            if getattr(value, field_name) is not None)))
+    return [f for f in families if f is not None and f.samples]
+
+
 #: Functions that add families for a version (drift, latency, ...): a new metric source is one
 #: more entry here, not an edit to every sink.
-VERSION_EXTENSIONS: list[Callable[[VersionResult], Iterable[Metric]]] = [drift_families, latency_families]
+VERSION_EXTENSIONS: list[Callable[[VersionResult], Iterable[Metric]]] = [drift_families, latency_families,
+                                                                         estimate_families]
+
 
 
 def histogram_family(name: str, histogram: Histogram) -> HistogramMetricFamily:

@@ -111,6 +111,7 @@ class VersionResult:
     # regression jobs (evaljobs/quality/regression.py): the metrics and the signed-error histogram
     regression: RegressionMetrics | None = None
     error_histogram: Histogram | None = None
+    estimate: EstimateReport | None = None
 
     @property
     def grouping_key(self) -> dict[str, str]:
@@ -156,6 +157,8 @@ class VersionResult:
         if self.task == "regression":
             out["regression"] = self.regression.to_dict() if self.regression else None
             out["prediction_error"] = self.error_histogram.to_dict() if self.error_histogram else None
+        if self.estimate:
+            out["estimate"] = self.estimate.to_dict()
         return out
 
 
@@ -290,3 +293,84 @@ class DriftReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"reference": self.reference.to_dict(), "features": [f.to_dict() for f in self.features]}
+
+
+# ---- estimated performance (issue 13) ----------------------------------------------------------
+@dataclass(frozen=True)
+class EstimatedValue:
+    """One estimated metric: the value, its standard error and interval (None when undefined)."""
+
+    value: float | None
+    standard_error: float | None
+    lower: float | None
+    upper: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "standard_error": self.standard_error, "lower": self.lower, "upper": self.upper}
+
+
+@dataclass(frozen=True)
+class CalibrationCheck:
+    """The estimate for the job's labelled window, made as of when that window was recent (the
+    calibration map of then), against the accuracy realised there since: calibration drift."""
+
+    window_start: datetime
+    window_end: datetime
+    labeled_predictions: int
+    estimated_accuracy: float | None
+    realised_accuracy: float | None
+    standard_error: float | None
+
+    @property
+    def gap(self) -> float | None:
+        """Realised minus estimated accuracy."""
+        if self.estimated_accuracy is None or self.realised_accuracy is None:
+            return None
+        return self.realised_accuracy - self.estimated_accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"window_start": self.window_start.isoformat(), "window_end": self.window_end.isoformat(),
+                "labeled_predictions": self.labeled_predictions, "estimated_accuracy": self.estimated_accuracy,
+                "realised_accuracy": self.realised_accuracy, "gap": self.gap, "standard_error": self.standard_error}
+
+
+@dataclass(frozen=True)
+class EstimateReport:
+    """CBPE of one version over the recent window ``[start, end)`` (no labels needed).
+
+    ``confusion`` holds the expected ``true_positives``, ``false_positives``, ``false_negatives``
+    and ``true_negatives``; ``per_class`` the estimated precision, recall and F1 of the positive class.
+    """
+
+    window_start: datetime
+    window_end: datetime
+    predictions: int
+    unscored: int
+    calibration: str
+    confidence: float
+    reference: ReferenceSummary | None
+    reference_calibration_error: float | None
+    confusion: dict[str, float]
+    accuracy: EstimatedValue
+    per_class: dict[str, dict[str, EstimatedValue]]
+    roc_auc: EstimatedValue
+    roc_auc_bound: float | None
+    check: CalibrationCheck | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "window_start": self.window_start.isoformat(),
+            "window_end": self.window_end.isoformat(),
+            "predictions": self.predictions,
+            "unscored_predictions": self.unscored,
+            "calibration": self.calibration,
+            "confidence": self.confidence,
+            "reference": self.reference.to_dict() if self.reference else None,
+            "reference_calibration_error": self.reference_calibration_error,
+            "confusion": dict(self.confusion),
+            "accuracy": self.accuracy.to_dict(),
+            "per_class": {c: {k: v.to_dict() for k, v in m.items()} for c, m in self.per_class.items()},
+            "roc_auc": self.roc_auc.to_dict(),
+            "roc_auc_bound": self.roc_auc_bound,
+            "calibration_check": self.check.to_dict() if self.check else None,
+        }

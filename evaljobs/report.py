@@ -60,6 +60,7 @@ def table(jobs: Iterable[JobResult]) -> str:
     out = [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
     out.extend(regression_section(jobs))
     out.extend(drift_section(jobs))
+    out.extend(estimate_section(jobs))
     if notes:
         out.append("")
         out.extend(f"note: {n}" for n in notes)
@@ -138,4 +139,43 @@ def drift_section(jobs: Iterable[JobResult]) -> list[str]:
                     {True: "DRIFT", False: "no", None: "-"}[feature.detected],
                 ))
         out += _fixed_width(header, rows, {3, 4, 5, 6}) if rows else ["(no feature could be compared)"]
+    return out
+
+
+# ---- estimated performance (issue 13) ----------------------------------------------------------
+def _interval(value) -> str:  # type: ignore[no-untyped-def]
+    if value.value is None:
+        return "-"
+    if value.lower is None:
+        return f"{value.value:.3f}"
+    return f"{value.value:.3f} [{value.lower:.3f}, {value.upper:.3f}]"
+
+
+def estimate_section(jobs: Iterable[JobResult]) -> list[str]:
+    """Lines of the estimate table: per version the recent window's estimated accuracy, F1 and
+    ROC AUC with their intervals, the reference's ECE and the calibration-drift gap."""
+    out: list[str] = []
+    for job in jobs:
+        reports = [(v, v.estimate) for v in job.versions if v.estimate is not None]
+        if not reports:
+            continue
+        first = reports[0][1]
+        out += ["", f"estimated performance of {job.job} over {first.window_start:%Y-%m-%d %H:%M} .. "
+                    f"{first.window_end:%Y-%m-%d %H:%M} UTC (no labels yet; calibration: {first.calibration}, "
+                    f"{first.confidence:.0%} intervals)"]
+        header = ("version", "preds", "est. accuracy", "est. F1", "est. ROC AUC", "ref. ECE", "realised - est.")
+        rows: list[Sequence[str]] = []
+        for version, report in reports:
+            f1 = next(iter(report.per_class.values()), {}).get("f1") if report.per_class else None
+            gap = report.check.gap if report.check else None
+            rows.append((
+                f"{version.model}/{version.model_version}",
+                f"{report.predictions:,}",
+                _interval(report.accuracy),
+                _interval(f1) if f1 is not None else "-",
+                _interval(report.roc_auc),
+                _num(report.reference_calibration_error),
+                "-" if gap is None else f"{gap:+.3f}",
+            ))
+        out += _fixed_width(header, rows, {1, 5, 6})
     return out

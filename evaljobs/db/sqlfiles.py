@@ -31,6 +31,9 @@ INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
     # p.model = :model AND :<bounds>_start <= p.predicted_at < :<bounds>_end
     "model_window": ("fragments/model_window", {"bounds": "window"}),
     "model_reference_window": ("fragments/model_window", {"bounds": "reference"}),
+    "model_recent_window": ("fragments/model_window", {"bounds": "recent"}),
+    # The equal-width score bin (0 .. :bins - 1) of {score}, NULL for a NULL score.
+    "score_bin": ("fragments/score_bin", {}),
     # The latest label before :labels_as_of wins, per (prediction_id, model_version).
     "label_join": ("fragments/label_join", {}),
     "latest_label_rank": ("fragments/latest_label_rank", {}),

@@ -18,9 +18,10 @@ from evaljobs.config import Config, Job
 from evaljobs.db.engine import connect
 from evaljobs.db.source import JobSource
 from evaljobs.drift.evaluate import evaluate_drift
+from evaljobs.quality.estimation import evaluate_estimate
 from evaljobs.quality.latency import latency_histograms
 from evaljobs.quality.tasks import TASKS
-from evaljobs.records import JobResult
+from evaljobs.records import JobResult, VersionResult
 from evaljobs.windows import Window, plan_window, schedule_interval
 
 
@@ -48,6 +49,9 @@ def evaluate_job(
         drift_reports, drift_problems = evaluate_drift(source, window, [v.model_version for v in versions])
         versions = [replace(v, drift=drift_reports.get(v.model_version)) for v in versions]
         problems.extend(drift_problems)
+    if job.estimate is not None:
+        versions, estimate_problems = _with_estimates(source, window, versions)
+        problems.extend(estimate_problems)
     return JobResult(
         job=job.name,
         model=job.model,
@@ -60,6 +64,22 @@ def evaluate_job(
         problems=problems,
         schedule_interval_seconds=schedule_interval(job.schedule, window.evaluated_at).total_seconds(),
     )
+
+
+def _with_estimates(source: JobSource, window: Window,
+                    versions: list[VersionResult]) -> tuple[list[VersionResult], list]:
+    """Add the recent window's estimate to each version; a version seen only in the recent
+    window (a canary deployed since the labelled window) gets a record of its own."""
+    job = source.job
+    reports, problems = evaluate_estimate(source, window, [v.model_version for v in versions])
+    out = [replace(v, estimate=reports.get(v.model_version)) for v in versions]
+    known = {v.model_version for v in versions}
+    for version in sorted(set(reports) - known):
+        out.append(VersionResult(
+            job=job.name, model=job.model, model_version=version, task=job.task, window=window,
+            window_predictions=0, labeled_predictions=0, predictions_total=0, confusion={}, metrics=None,
+            label_coverage=None, positive_label=job.positive_label, estimate=reports[version]))
+    return out, problems
 
 
 @dataclass
