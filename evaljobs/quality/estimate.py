@@ -275,7 +275,8 @@ def expected_roc_auc(bins: Sequence[Sequence[float]]) -> tuple[float | None, flo
     """
     total_p = sum(p for p, _ in bins)
     total_n = sum(q for _, q in bins)
-    if total_p <= 0 or total_n <= 0:
+    denominator = 2 * total_p * total_n
+    if not denominator > 0:  # no expected positives or negatives (or their product underflows)
         return None, 0.0
     below = 0.0
     twice_u = 0.0
@@ -284,7 +285,7 @@ def expected_roc_auc(bins: Sequence[Sequence[float]]) -> tuple[float | None, flo
         twice_u += p * (2 * below + q)
         tied += p * q
         below += q
-    return twice_u / (2 * total_p * total_n), tied / (2 * total_p * total_n)
+    return twice_u / denominator, tied / denominator
 
 
 def hanley_mcneil_se(auc: float, positives: float, negatives: float) -> float | None:
