@@ -117,3 +117,16 @@ def test_provisioning_files() -> None:
     assert entry["type"] == "file" and entry["name"] and entry["options"]["path"]
     source = yaml.safe_load(DATASOURCE.read_text())
     assert source["apiVersion"] == 1 and source["datasources"][0]["type"] == "prometheus"
+
+
+def test_estimated_and_realised_accuracy_share_one_panel() -> None:
+    panels = {p["title"]: p for p in query_panels()}
+    panel = panels["Estimated and realised accuracy"]
+    exprs = [t["expr"] for t in panel["targets"]]
+    assert any(e.startswith("model_estimated_accuracy_ratio{") for e in exprs)
+    assert any(e.startswith("model_accuracy_ratio{") for e in exprs)
+    defaults = panel["fieldConfig"]["defaults"]
+    assert defaults["unit"] == "percentunit" and 0.9 in [s["value"] for s in defaults["thresholds"]["steps"]]
+    gap = panels["Calibration drift (realised - estimated accuracy)"]
+    assert "model_estimate_accuracy_gap_ratio" in gap["targets"][0]["expr"]
+    assert {-0.05, 0.05} <= {s["value"] for s in gap["fieldConfig"]["defaults"]["thresholds"]["steps"]}

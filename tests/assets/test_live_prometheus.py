@@ -131,6 +131,13 @@ def test_rules_and_dashboard_against_a_live_prometheus(prometheus, pushgateway, 
         window[(job, model)] += v["window_predictions"]
         labelled[(job, model)] += v["labeled_predictions"]
 
+    # Estimated accuracy (CBPE): expected correct predictions of the recent window, summed.
+    expected_correct, estimated_predictions = defaultdict(float), defaultdict(int)
+    for (job, model, _), v in versions.items():
+        if v.get("estimate") and v["estimate"]["predictions"]:
+            expected_correct[(job, model)] += v["estimate"]["accuracy"]["value"] * v["estimate"]["predictions"]
+            estimated_predictions[(job, model)] += v["estimate"]["predictions"]
+
     def model_correct(m: tuple[str, str]) -> int:
         return sum(n for key, n in correct.items() if key[:2] == m)
 
@@ -164,6 +171,8 @@ def test_rules_and_dashboard_against_a_live_prometheus(prometheus, pushgateway, 
             (by_model, {m: weighted(m, "mae") for m in regression_models}),
         "model:model_root_mean_squared_error:mean":
             (by_model, {m: math.sqrt(weighted(m, "mse")) for m in regression_models}),
+        "model:model_estimated_accuracy:ratio":
+            (by_model, {m: expected_correct[m] / n for m, n in estimated_predictions.items()}),
     }
     assert regression_models == {("eta-6h", "eta")}
     for record, (labels, want) in expected.items():
@@ -191,6 +200,9 @@ def test_rules_and_dashboard_against_a_live_prometheus(prometheus, pushgateway, 
     assert [(r["name"], r.get("lastError")) for r in loaded if r["health"] != "ok"] == []
     firing_or_pending = values(url, "ALERTS", "alertname", "model_version")
     assert ("ModelAccuracyLow", "v3-canary") in firing_or_pending  # the demo's bad canary
+    # ... and its estimate for the last day, whose labels are two days away, says so already.
+    assert ("ModelEstimatedAccuracyLow", "v3-canary") in firing_or_pending
+    assert ("ModelEstimatedAccuracyLow", "v2") not in firing_or_pending
 
     # The dashboard: template variables list the demo's models and versions, and every panel
     # query, with the variables filled in as Grafana would, parses and returns data.
@@ -211,13 +223,17 @@ def test_rules_and_dashboard_against_a_live_prometheus(prometheus, pushgateway, 
                     empty.append((model, selection, title, query))
     # The only empty panels: drift of fraud's v2 and eta's eta-2, the references the demo compares
     # their canaries against (kind: version), which have no drift of their own; and the panels
-    # of the other kind of task (classification panels for the regression model, and back).
+    # of the other kind of task (classification panels for the regression model, and back); and
+    # the estimate of every model but fraud (the only job with an estimate section).
     regression_panels = {"Mean absolute error", "RMSE", "R2", "Mean error (bias)"}
     classification_panels = {"Accuracy", "Recall per class"}
+    estimate_panels = {"Estimated and realised accuracy", "Calibration drift (realised - estimated accuracy)"}
 
     def expected_empty(model: str, selection: str, title: str, query: str) -> bool:
         reference = {"fraud": "v2", "eta": "eta-2"}.get(model)
         if selection == reference and "model_drift_" in query:
+            return True
+        if title in estimate_panels and model != "fraud" and ("model_estimate" in query or model == "eta"):
             return True
         return title in (classification_panels if model == "eta" else regression_panels)
 
