@@ -5,15 +5,15 @@ reference_rows AS (
     SELECT model_version, score, label
     FROM (
         SELECT
-            CAST(p.{model_version} AS VARCHAR) AS model_version,
+            CAST(p.{model_version} AS {text_type}) AS model_version,
             {score_expr} AS score,
             {label_text} AS label,
             {latest_label_rank}
         FROM {predictions} p
         JOIN {label_join}
         WHERE {model_reference_window}
-          AND (CAST(:reference_version AS VARCHAR) IS NULL
-               OR CAST(p.{model_version} AS VARCHAR) = CAST(:reference_version AS VARCHAR))
+          AND (CAST(:reference_version AS {text_type}) IS NULL
+               OR CAST(p.{model_version} AS {text_type}) = CAST(:reference_version AS {text_type}))
     ) ranked
     WHERE label_rank < 2
 )

@@ -7,9 +7,9 @@
 WITH {window_rows},
 recent AS (
     SELECT
-        CAST(p.{model_version} AS VARCHAR) AS model_version,
+        CAST(p.{model_version} AS {text_type}) AS model_version,
         {predicted_label_text} AS predicted_label,
-        CAST(NULL AS VARCHAR) AS label,
+        CAST(NULL AS {text_type}) AS label,
         {score_expr} AS score
     FROM {predictions} p
     WHERE {model_recent_window}

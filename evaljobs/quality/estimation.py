@@ -119,7 +119,7 @@ class EstimateQueries:
         if rows.kind == "table":
             columns = self.job.columns
             ids["reference_table"] = self.source.quote(rows.table or "")
-            ids["reference_score"] = f"CAST(r.{self.source.quote(columns.score or 'score')} AS DOUBLE PRECISION)"
+            ids["reference_score"] = f"CAST(r.{self.source.quote(columns.score or 'score')} AS {self.source.spec.float_type})"
             ids["reference_label"] = class_text(self.source.dialect, f"r.{self.source.quote(columns.label)}")
             fragment = "estimate_reference_table"
         else:

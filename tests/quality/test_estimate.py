@@ -191,11 +191,17 @@ def test_estimate_in_sql_equals_nannyml_cbpe_with_the_same_calibrator(engine_url
     nml = _nannyml(_frame(reference), _frame(recent), calibrate)
     assert len(nml) == 3
 
+    print(f"\n{calibration} on {engine_url.split(':')[0]}: evaljobs (SQL) | NannyML CBPE, per daily chunk")
     for day, chunk in zip(RECENT_DAYS, nml.itertuples(index=False)):
         chunk = dict(zip(nml.columns, chunk))
         reports, problems = _estimates(engine_url, job, day + timedelta(days=1))
         assert not problems
         ours = reports["v1"]
+        print(f"{day:%Y-%m-%d}  " + "  ".join(
+            f"{name} {mine:.6f} | {chunk[(name, 'value')]:.6f}" for name, mine in (
+                ("true_positive", ours.confusion["true_positives"]), ("false_positive", ours.confusion["false_positives"]),
+                ("accuracy", ours.accuracy.value), ("f1", ours.per_class["1"]["f1"].value),
+                ("roc_auc", ours.roc_auc.value))))
         assert ours.reference.rows == 1500
         for name, key in (("true_positive", "true_positives"), ("false_positive", "false_positives"),
                           ("false_negative", "false_negatives"), ("true_negative", "true_negatives")):
@@ -332,3 +338,35 @@ def test_score_bins_match_the_sql_fragment(engine_url) -> None:
     engine.dispose()
     assert got == [cbpe.score_bin(s, 20) for s in scores]
     assert math.isclose(cbpe.score_bin(0.29, 100), 28)  # floor(0.29 * 100) in doubles, as SQL does
+
+
+def test_a_table_reference_calibrates_every_version(engine_url) -> None:
+    """reference: {kind: table}: a labelled hold-out set with the job's score and label columns."""
+    import sqlalchemy as sa
+
+    rng = np.random.default_rng(8)
+    holdout = _draw(rng, 800, REFERENCE_START, 24, distort=0.8)
+    recent = _draw(rng, 500, RECENT_DAYS[0], 24)
+    _write(engine_url, [("v1", recent), ("v2", recent)])
+    engine = connect(engine_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE holdout (score DOUBLE PRECISION, label INTEGER)"))
+        conn.execute(sa.text("INSERT INTO holdout (score, label) VALUES (:score, :label)"),
+                     [{"score": float(s), "label": int(y)} for s, y in zip(holdout["score"], holdout["label"])])
+    engine.dispose()
+    job = _job({"reference": {"kind": "table", "table": "holdout"}, "calibration": "histogram", "bins": 10})
+    reports, problems = _estimates(engine_url, job, RECENT_DAYS[1])
+    assert not problems and set(reports) == {"v1", "v2"}
+    bins = np.array([cbpe.score_bin(s, 10) for s in holdout["score"]])
+    mapped = cbpe.histogram_binning(np.bincount(bins, minlength=10).tolist(),
+                                    np.bincount(bins, holdout["label"], 10).astype(int).tolist())
+    calibrated = np.array([mapped.values[cbpe.score_bin(s, 10)] for s in recent["score"]])
+    expected_tp = float(calibrated[recent["predicted"] == 1].sum())
+    for report in reports.values():
+        assert report.reference.kind == "table" and report.reference.rows == 800
+        assert report.confusion["true_positives"] == pytest.approx(expected_tp, rel=COUNT_TOLERANCE)
+        ece = sum(abs(holdout["score"][bins == b].sum() - holdout["label"][bins == b].sum()) for b in range(10)) / 800
+        assert report.reference_calibration_error == pytest.approx(ece, rel=1e-9)
+    missing = _job({"reference": {"kind": "table", "table": "no_such_table"}})
+    reports, problems = _estimates(engine_url, missing, RECENT_DAYS[1])
+    assert reports == {} and len(problems) == 1 and "no_such_table" in str(problems[0])
