@@ -38,7 +38,7 @@ from evaljobs.records import (
     Problem,
     ReferenceSummary,
 )
-from evaljobs.windows import Window, plan_window
+from evaljobs.windows import Window, plan_window, span
 
 
 @dataclass(frozen=True)
@@ -68,15 +68,11 @@ def calibration_rows(job: Job, at: datetime) -> CalibrationRows | None:
     if reference.kind == "table":
         return CalibrationRows("table", f"table {reference.table}", table=reference.table, labels_as_of=at)
     if reference.kind == "baseline":
-        return CalibrationRows("baseline", f"labelled predictions {_span(reference.start, reference.end)}{of_version}",
+        return CalibrationRows("baseline", f"labelled predictions {span(reference.start, reference.end)}{of_version}",
                                reference.start, reference.end, reference.version, labels_as_of=at)
     labelled = plan_window(at, job.window, job.label_delay)
-    return CalibrationRows(reference.kind, f"labelled window {_span(labelled.start, labelled.end)}{of_version}",
+    return CalibrationRows(reference.kind, f"labelled window {span(labelled.start, labelled.end)}{of_version}",
                            labelled.start, labelled.end, reference.version, labels_as_of=at)
-
-
-def _span(start: Any, end: Any) -> str:
-    return f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC"
 
 
 @dataclass
