@@ -42,6 +42,8 @@ INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
     "orphan_labels": ("fragments/orphan_labels", {}),
     # The window's rows with their latest label, as a task compares them (a CTE).
     "task_rows": ("fragments/task_rows", {}),
+    # The labelled reference predictions (drift's label reference, the estimate's calibration).
+    "labelled_reference": ("fragments/labelled_reference", {}),
 }
 
 
