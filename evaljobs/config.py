@@ -416,10 +416,13 @@ class Job(_Strict):
     def _binary_needs_positive_label(self) -> "Job":
         if self.task == "binary" and self.positive_label is None:
             raise ValueError("a binary job needs positive_label (the class whose score is stored, e.g. 1)")
-        if self.estimate is not None and self.task != "binary":
-            raise ValueError(f"estimate needs a binary job with a score column (the positive class's probability); "
-                             f"a {self.task} estimate needs one probability column per class, which evaljobs "
+        if self.estimate is not None and self.task == "multiclass":
+            raise ValueError("estimate needs a binary job with a score column (the positive class's probability); "
+                             "a multiclass estimate needs one probability column per class, which evaljobs "
                              "does not read yet: remove estimate from this job")
+        if self.estimate is not None and self.task != "binary":
+            raise ValueError(f"estimate is for binary jobs (it needs the positive class's probability); "
+                             f"remove it from this {self.task} job")
         if self.estimate is not None and self.columns.score is None:
             raise ValueError("estimate needs the score column (the positive class's probability); set columns.score")
         return self
