@@ -32,6 +32,9 @@ sums AS (
     FROM errors
     GROUP BY model_version
 ),
+window_counts AS (  -- the window's predictions per version, for {version_totals}
+    SELECT model_version, predictions FROM sums
+),
 {version_totals},
 {orphan_labels}
 SELECT s.*, t.predictions AS predictions_total, o.predictions AS orphan_labels

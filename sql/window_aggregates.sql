@@ -32,6 +32,9 @@ confusion_cells AS (
     GROUP BY model_version, label, predicted_label
 ),
 {score_ranks},
+window_counts AS (  -- the window's predictions per version, for {version_totals}
+    SELECT model_version, predictions FROM confusion_cells
+),
 {version_totals},
 {orphan_labels}
 SELECT 'cell' AS row_kind, model_version, label, predicted_label, predictions, scored,

@@ -76,6 +76,8 @@ class JobSource:
     _identifiers: dict[str, str] | None = field(default=None, repr=False)
     available_optional: frozenset[str] = frozenset()
     schema_checked: bool = False
+    #: The labels table declares one row per prediction id (see :meth:`_labels_unique`).
+    labels_unique: bool = False
 
     # ---- schema checks -------------------------------------------------------------------
     def check_schema(self) -> None:
@@ -101,10 +103,43 @@ class JobSource:
             if name.lower() not in found_labels:
                 raise self._missing(self.job.tables.labels, key, name, found_labels)
         self.available_optional = frozenset(available & set(_OPTIONAL_PREDICTION_COLUMNS))
+        self.labels_unique = self._labels_unique()
         self._identifiers = None
         if self.spec.timestamps_as_text:
             self._check_text_timestamps()
         self.schema_checked = True
+
+    def _labels_unique(self) -> bool:
+        """True when the database guarantees at most one labels row per prediction id: a primary
+        key, unique constraint or unique index on exactly the label's prediction-id column.
+
+        Only a declared guarantee counts (a view, or a table that merely has no duplicates
+        today, is ranked): with it the latest-label ranking is skipped, which is exact because
+        each prediction then joins at most one label.
+        """
+        table = self.job.tables.labels
+        schema, _, name = table.rpartition(".")
+        wanted = [self.job.columns.label_prediction_id.lower()]
+        with connection(self.engine, f"job {self.job.name!r}: reading the keys of {table!r}") as conn:
+            if self.dialect == "duckdb":
+                found = conn.execute(sa.text(sqlfiles.render("duckdb_unique_keys", {})),
+                                     {"table_name": name, "schema_name": schema or None}).scalars()
+                return any([c.strip().strip('"').lower() for c in text.strip("[]").split(",")] == wanted
+                           for text in found)
+            inspector = sa.inspect(conn)
+            keys: list[list[str]] = []
+            for read in (
+                lambda: [inspector.get_pk_constraint(name, schema=schema or None).get("constrained_columns") or []],
+                lambda: [c["column_names"] for c in inspector.get_unique_constraints(name, schema=schema or None)],
+                lambda: [i["column_names"] for i in inspector.get_indexes(name, schema=schema or None)
+                         if i.get("unique")],
+            ):
+                try:
+                    keys += read()
+                except Exception:  # noqa: BLE001 - a capability probe; ranking is always correct
+                    # A view, or an engine whose dialect cannot list keys: rank, as without a key.
+                    continue
+        return any([str(c).lower() for c in key if c is not None] == wanted for key in keys)
 
     def _check_text_timestamps(self) -> None:
         [row] = self.query("time_extremes", {"model": self.job.model})  # sql/sqlite/time_extremes.sql
@@ -191,6 +226,9 @@ class JobSource:
             ids["label_text"] = self.spec.class_text_sql(f"l.{ids['label']}")
             ids["predictions"] = self.quote(self.job.tables.predictions)
             ids["labels"] = self.quote(self.job.tables.labels)
+            if self.labels_unique:
+                ids["latest_label_rank"] = sqlfiles.render("fragments/latest_label_unique", ids,
+                                                           dialect=self.dialect)
             for key in _OPTIONAL_PREDICTION_COLUMNS:
                 if key in self.available_optional:
                     ids[f"{key}_expr"] = f"CAST(p.{self.quote(getattr(cols, key))} AS {self.spec.float_type})"

@@ -34,7 +34,9 @@ INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
     "model_recent_window": ("fragments/model_window", {"bounds": "recent"}),
     # The equal-width score bin (0 .. :bins - 1) of {score}, NULL for a NULL score.
     "score_bin": ("fragments/score_bin", {}),
-    # The latest label before :labels_as_of wins, per (prediction_id, model_version).
+    # The latest label before :labels_as_of wins, per (prediction_id, model_version); a labels
+    # table with one declared row per prediction id gets fragments/latest_label_unique instead
+    # (JobSource.identifiers fills the slot).
     "label_join": ("fragments/label_join", {}),
     "latest_label_rank": ("fragments/latest_label_rank", {}),
     # Per version, predictions up to :window_end; labels of unknown prediction ids (CTEs).

@@ -16,10 +16,11 @@ from evaljobs.ops.runner import evaluate_job
 from evaljobs.records import JobResult
 from evaljobs.db.dialects import bind_time
 from evaljobs.db.engine import connect
+from evaljobs.db import sqlfiles
 from evaljobs.db.source import JobSource
 from evaljobs.windows import plan_window
 
-from tests.dbdata import Label, Prediction, load
+from tests.dbdata import Label, Prediction, load, reset
 
 AT = datetime(2026, 1, 10, tzinfo=timezone.utc)
 ORIGIN = datetime(2026, 1, 7, 12, tzinfo=timezone.utc)
@@ -156,6 +157,44 @@ def test_random_data_equals_sklearn(engine_url: str, task: str) -> None:
 
     try:
         check()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_declared_unique_labels_skip_the_ranking_and_equal_sklearn(engine_url: str, task: str) -> None:
+    """With a unique index on labels.prediction_id the latest-label ranking is left out of the SQL
+    (one join, no sort); the numbers stay those of scikit-learn, shadow versions included."""
+    job = make_job(task)
+    engine = connect(engine_url, create=True)
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(data_sets(task))
+    def check(data):
+        predictions, labels = data
+        one_each = list({label.prediction_id: label for label in labels}.values())
+        # A shadow version scores the same request: it shares the prediction id and its label.
+        shadow = [Prediction(p.prediction_id, "shadow", p.predicted_at, p.predicted_label, p.score)
+                  for p in predictions[:3]]
+        reset(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE UNIQUE INDEX labels_one_per_prediction ON labels (prediction_id)"))
+        load(engine, predictions + shadow, one_each, fresh=False)
+        source = JobSource(engine, job)
+        source.check_schema()
+        assert source.labels_unique
+        assert "ROW_NUMBER" not in sqlfiles.render("window_rows", source.identifiers(), dialect=source.dialect)
+        result = evaluate_job(source, plan_window(AT, job.window, job.label_delay))
+        assert_matches(result, expected(job, predictions + shadow, one_each))
+
+    try:
+        check()
+        # Without the declaration the same data is ranked, as before.
+        reset(engine)
+        source = JobSource(engine, job)
+        source.check_schema()
+        assert not source.labels_unique
+        assert "ROW_NUMBER" in sqlfiles.render("window_rows", source.identifiers(), dialect=source.dialect)
     finally:
         engine.dispose()
 

@@ -32,8 +32,10 @@ def rows_returned_by_evaluation(url: str, n: int) -> list[int]:
 
     @sa.event.listens_for(engine, "after_cursor_execute")
     def count(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
-        # psycopg knows how many rows a query produced as soon as it has executed.
-        returned.append(cursor.rowcount)
+        # psycopg knows how many rows a query produced as soon as it has executed. The catalog
+        # reads of the schema check (keys of the labels table) return the table's layout, not data.
+        if "pg_catalog" not in statement:
+            returned.append(cursor.rowcount)
 
     job = make_job()
     result = evaluate_job(JobSource(engine, job), plan_window(AT, job.window, job.label_delay))
