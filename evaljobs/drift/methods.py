@@ -30,9 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from evaljobs.drift.catalogue import DEFAULT_THRESHOLDS, METHODS_BY_KIND, TESTS
+from evaljobs.drift.kolmogorov import kstwo_sf
 
-# scipy.stats costs ~70 MB of resident memory on import, so it is imported where a test
-# needs it, not by every job that merely loads this module.
+# scipy.stats costs ~40-50 MB of resident memory on import (more than an evaluation needs
+# otherwise), so the methods use scipy.special; only the exact KS p-value of small samples
+# (and kstwo's small-n branches) import scipy.stats.
 
 #: Share used for an empty bin in PSI, so that ``ln(c / r)`` stays finite (Evidently uses the same).
 PSI_EPSILON = 1e-4
@@ -88,26 +90,48 @@ def psi(reference_counts: Sequence[float], current_counts: Sequence[float], epsi
 
 
 def jensen_shannon(reference_counts: Sequence[float], current_counts: Sequence[float]) -> float:
-    """Jensen-Shannon distance, base 2 (0 identical, 1 disjoint); needs no epsilon."""
+    """Jensen-Shannon distance, base 2 (0 identical, 1 disjoint); needs no epsilon.
+
+    The steps of ``scipy.spatial.distance.jensenshannon(p, q, base=2)``, on scipy.special's
+    ``rel_entr`` (importing scipy.spatial costs ~13 MB of memory for this one function).
+    """
     if len(reference_counts) != len(current_counts):
         raise ValueError("reference and current buckets must align")
-    from scipy.spatial import distance
+    from scipy.special import rel_entr
 
     _shares(reference_counts), _shares(current_counts)  # refuse empty distributions
-    return float(distance.jensenshannon(np.asarray(reference_counts, dtype=float),
-                                        np.asarray(current_counts, dtype=float), base=2))
+    p = np.asarray(reference_counts, dtype=float)
+    q = np.asarray(current_counts, dtype=float)
+    p = p / np.sum(p, axis=0, keepdims=True)
+    q = q / np.sum(q, axis=0, keepdims=True)
+    m = (p + q) / 2.0
+    js = np.sum(rel_entr(p, m), axis=0) + np.sum(rel_entr(q, m), axis=0)
+    js /= np.log(2)
+    return float(np.sqrt(js / 2.0))
 
 
 def chi_square(reference_counts: Sequence[int], current_counts: Sequence[int]) -> tuple[float, float]:
     """Chi-square test of homogeneity on the 2 x k table: ``(statistic, p_value)``.
 
     Categories must be aligned and each seen in at least one sample (no all-zero column).
+    The steps of ``scipy.stats.chi2_contingency`` (Yates' correction when there is one degree
+    of freedom; the p-value ``chi2.sf`` is ``scipy.special.chdtrc``), without importing
+    scipy.stats, which costs ~40-50 MB of memory.
     """
-    from scipy import stats
+    from scipy.special import chdtrc
 
-    table = np.array([reference_counts, current_counts], dtype=float)
-    result = stats.chi2_contingency(table)
-    return float(result.statistic), float(result.pvalue)
+    observed = np.array([reference_counts, current_counts], dtype=np.float64)
+    expected = observed.sum(axis=1, keepdims=True) * observed.sum(axis=0, keepdims=True) / observed.sum()
+    if np.any(expected == 0):
+        raise ValueError("every category needs a count in one of the samples")
+    dof = expected.size - sum(expected.shape) + expected.ndim - 1
+    if dof == 0:
+        return 0.0, 1.0
+    if dof == 1:
+        diff = expected - observed
+        observed = observed + np.minimum(0.5, np.abs(diff)) * np.sign(diff)
+    statistic = float(np.sum((observed - expected) ** 2 / expected, axis=None))
+    return statistic, float(chdtrc(dof, statistic))
 
 
 def ks_statistic(max_gap: int, reference_values: int, current_values: int) -> float:
@@ -126,15 +150,13 @@ def ks_p_value(statistic: float, reference_values: int, current_values: int) -> 
     :data:`KS_EXACT_MAX_N` (falling back to asymptotic if the exact computation overflows,
     as ks_2samp does), else ``kstwo.sf(D, round(n*m/(n+m)))``.
     """
-    from scipy import stats
-    from scipy.stats._stats_py import (
-        _attempt_exact_2kssamp,  # the function ks_2samp itself calls
-    )
-
     n, m = reference_values, current_values
     if min(n, m) <= 0:
         raise ValueError("the KS test needs values in both samples")
     if max(n, m) <= KS_EXACT_MAX_N:
+        # Small samples: scipy's own exact computation (the memory scipy.stats costs is no issue here).
+        from scipy.stats._stats_py import _attempt_exact_2kssamp  # the function ks_2samp itself calls
+
         success, statistic, p_value = _attempt_exact_2kssamp(n, m, math.gcd(n, m), statistic, "two-sided")
         if success:
             return float(np.clip(p_value, 0.0, 1.0))
@@ -142,7 +164,7 @@ def ks_p_value(statistic: float, reference_values: int, current_values: int) -> 
     effective = larger * smaller / (larger + smaller)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        p_value = stats.kstwo.sf(statistic, np.round(effective))
+        p_value = kstwo_sf(statistic, int(np.round(effective)))
     return float(np.clip(p_value, 0.0, 1.0))
 
 

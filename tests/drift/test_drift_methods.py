@@ -8,11 +8,13 @@ the union of distinct values, category counts); ``test_drift_sql.py`` checks the
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial import distance
@@ -158,3 +160,50 @@ def test_empty_distributions_are_refused():
         drift.jensen_shannon([1, 2], [0, 0])
     with pytest.raises(ValueError):
         drift.ks_p_value(0.5, 0, 3)
+
+
+# ---- scipy.special instead of scipy.stats (memory) ----------------------------------------
+def test_kstwo_sf_equals_scipy_in_every_branch() -> None:
+    """kolmogorov.kstwo_sf follows kstwo.sf branch by branch: equal, not merely close."""
+    from scipy import stats
+
+    from evaljobs.drift.kolmogorov import kstwo_sf
+
+    rng = np.random.default_rng(7)
+    for n in (2, 50, 140, 141, 500, 5_000, 100_000, 100_001, 1_600_000, 10**7):
+        xs = list(rng.uniform(0, 3 / np.sqrt(n), 60)) + list(rng.uniform(0, 1, 20))
+        xs += [0.0, 0.4 / n, 0.5 / n, 0.9 / n, 1.0 / n, 0.5, 1 - 1 / n, 1.0]
+        for x in xs:
+            assert kstwo_sf(float(x), n) == float(stats.kstwo.sf(x, n)), (n, x)
+
+
+def test_large_samples_need_no_scipy_stats() -> None:
+    """The methods a database-sized comparison uses import scipy.special only (~50 MB less)."""
+    code = (
+        "import sys\n"
+        "from evaljobs.drift import methods\n"
+        "p = methods.ks_p_value(0.0021, 3_000_000, 3_000_000)\n"
+        "q = methods.ks_p_value(0.3, 3_000_000, 2_000_000)\n"
+        "c = methods.chi_square([10, 20, 30], [12, 18, 33])\n"
+        "y = methods.chi_square([10, 20], [12, 18])\n"
+        "j = methods.jensen_shannon([1, 2, 3], [3, 2, 1])\n"
+        "sys.exit(10 if 'scipy.stats' in sys.modules or 'scipy.spatial' in sys.modules else 0)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 40), min_size=2, max_size=6), st.lists(st.integers(0, 40), min_size=2, max_size=6))
+def test_chi_square_and_jensen_shannon_equal_scipy(reference: list[int], current: list[int]) -> None:
+    from scipy.spatial import distance
+    from scipy.stats import chi2_contingency
+
+    size = min(len(reference), len(current))
+    reference, current = reference[:size], current[:size]
+    assume(all(r + c > 0 for r, c in zip(reference, current)) and sum(reference) > 0 and sum(current) > 0)
+    want = chi2_contingency(np.array([reference, current], dtype=float))
+    statistic, p_value = drift.chi_square(reference, current)
+    assert statistic == pytest.approx(float(want.statistic), rel=1e-12, abs=1e-12)
+    assert p_value == pytest.approx(float(want.pvalue), rel=1e-12, abs=1e-15)
+    assert drift.jensen_shannon(reference, current) == pytest.approx(
+        float(distance.jensenshannon(reference, current, base=2)), rel=1e-12, abs=1e-15)
