@@ -189,6 +189,12 @@ class Drift(_Strict):
     label: bool = True
     bins: int = Field(10, ge=2, le=100)
     max_categories: int = Field(1000, ge=2, le=100_000)
+    #: Numeric drift is exact (a sort of every distinct value) up to this many compared values
+    #: (reference plus window); above, it comes from fine histograms in one pass, with stated
+    #: error bounds, unless the bound of the KS statistic or of the normalised Wasserstein
+    #: distance exceeds binned_max_error (then exact again).
+    exact_max_values: int = Field(200_000, ge=0)
+    binned_max_error: float = Field(0.01, gt=0, le=1)
     thresholds: dict[DriftMethod, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -244,6 +244,10 @@ class FeatureDrift:
     current_values: int
     current_nulls: int | None
     buckets: tuple[DriftBucket, ...] = ()
+    #: "exact", or "binned" (numeric values from fine histograms) with ``error_bounds``: the
+    #: largest possible difference of each statistic from its exact value (``ks``, ``wasserstein``).
+    mode: str = "exact"
+    error_bounds: dict[str, float] | None = None
 
     @property
     def null_ratio(self) -> float | None:
@@ -269,6 +273,8 @@ class FeatureDrift:
             "current_nulls": self.current_nulls,
             "null_ratio": self.null_ratio,
             "buckets": [{"bucket": b.name, "reference": b.reference, "current": b.current} for b in self.buckets],
+            "mode": self.mode,
+            "error_bounds": self.error_bounds,
         }
 
 

@@ -13,7 +13,6 @@ import time
 from collections.abc import Sequence
 
 
-from evaljobs.drift import methods
 from evaljobs.config import Drift, Job
 from evaljobs.drift.queries import (
     CategoricalSummaries,
@@ -152,7 +151,7 @@ def evaluate_drift(
         started = time.monotonic()
         try:
             if value.kind == "numeric":
-                summary: NumericSummaries | CategoricalSummaries = _numeric_summaries(drift_source, value, window, reference, drift.bins)
+                summary: NumericSummaries | CategoricalSummaries = _numeric_summaries(drift_source, value, window, reference, drift)
                 rows_in_reference = summary.reference.rows
             else:
                 summary = drift_source.categorical(value, window, reference, drift.max_categories, len(versions))
@@ -195,7 +194,7 @@ def _where(job: Job, feature: str) -> str:
 
 
 def _numeric_summaries(drift_source: DriftSource, value: DriftValue, window: Window,
-                       reference: ReferenceRows, bins: int) -> NumericSummaries:
+                       reference: ReferenceRows, drift: Drift) -> NumericSummaries:
     if value.column is not None:
         bad, example = drift_source.non_numeric(value, window, reference)
         if bad:
@@ -203,7 +202,8 @@ def _numeric_summaries(drift_source: DriftSource, value: DriftValue, window: Win
                 f"numeric feature has {bad} value(s) that are not numbers (e.g. {example!r}); "
                 "clean the column, or declare kind: categorical in drift.features")
     try:
-        return drift_source.numeric(value, window, reference, bins)
+        return drift_source.numeric(value, window, reference, drift.bins, drift.exact_max_values,
+                                    drift.binned_max_error)
     except DriftInputError as exc:
         raise DriftInputError(f"values could not be read as numbers ({exc}); "
                               "clean the column, or declare kind: categorical in drift.features") from None
@@ -246,6 +246,7 @@ def _non_finite(count: int) -> str:
 
 
 def _decision(name: str, kind: str, drift: Drift, reference_values: int) -> tuple[str, float]:
+    from evaljobs.drift import methods  # numpy and scipy.special load only for jobs with drift
     feature = next((f for f in drift.features if f.name == name), None)
     method = feature.method if feature is not None and feature.method != "auto" else methods.default_method(kind, reference_values)
     threshold = feature.threshold if feature is not None and feature.threshold is not None else None
@@ -255,12 +256,14 @@ def _decision(name: str, kind: str, drift: Drift, reference_values: int) -> tupl
 
 
 def _decided(method: str, threshold: float, statistics: tuple[DriftStatistic, ...]) -> bool:
+    from evaljobs.drift import methods  # numpy and scipy.special load only for jobs with drift
     chosen = next(s for s in statistics if s.method == method)
     return methods.detected(method, chosen.score, chosen.p_value, threshold)
 
 
 def _numeric_feature(value: DriftValue, drift: Drift, reference: NumericReference,
                      version: NumericVersion | None) -> tuple[FeatureDrift, str | None]:
+    from evaljobs.drift import methods  # numpy and scipy.special load only for jobs with drift
     method, threshold = _decision(value.name, "numeric", drift, reference.values)
     current_values = version.current_values if version else 0
     current_nulls = version.current_nulls if version else 0
@@ -284,14 +287,20 @@ def _numeric_feature(value: DriftValue, drift: Drift, reference: NumericReferenc
         upper = "+inf)" if bin_.upper_edge is None else f"{bin_.upper_edge:.6g}]"
         buckets.append(DriftBucket(f"({lower}, {upper}", bin_.reference_count, bin_.current_count))
         lower = f"{bin_.upper_edge:.6g}" if bin_.upper_edge is not None else lower
+    bounds = None
+    if version.mode == "binned":
+        # The largest possible difference from the exact statistic (evaljobs.drift.binned).
+        norm = methods.wasserstein_norm(reference.sum_squares or 0.0, n)
+        bounds = {"ks": version.ks_error, "wasserstein": methods.wasserstein(version.area_error, n, m) / norm}
     return FeatureDrift(
         value.name, "numeric", method, threshold, _decided(method, threshold, statistics), statistics,
-        n, m, current_nulls, tuple(buckets),
+        n, m, current_nulls, tuple(buckets), mode=version.mode, error_bounds=bounds,
     ), None
 
 
 def _categorical_feature(value: DriftValue, drift: Drift, summary: CategoricalSummaries,
                          version: str) -> tuple[FeatureDrift, str | None]:
+    from evaljobs.drift import methods  # numpy and scipy.special load only for jobs with drift
     reference = summary.reference
     n = sum(reference.values())
     method, threshold = _decision(value.name, "categorical", drift, n)

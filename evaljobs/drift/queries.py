@@ -8,6 +8,7 @@ few rows per bin or category and version, never a feature column.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from evaljobs.db import sqlfiles
+from evaljobs.drift import binned
 from evaljobs.db.dialects import Dialect
 from evaljobs.db.engine import connection
 from evaljobs.db.source import JobSource, UnreadableTable, optional_float
@@ -79,6 +81,11 @@ class NumericVersion:
     current_values: int
     current_nulls: int
     current_non_finite: int = 0
+    #: "exact" (every distinct value seen) or "binned" (fine histograms, evaljobs.drift.binned),
+    #: with the largest possible error of the KS statistic and of the area (n * m * distance).
+    mode: str = "exact"
+    ks_error: float = 0.0
+    area_error: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -182,14 +189,16 @@ class DriftSource:
         return params
 
     def _run(self, name: str, value: DriftValue, reference: ReferenceRows, params: dict[str, Any],
-             cast: bool = True) -> list[sa.Row]:
+             cast: bool = True, consume: Callable[[Iterable[sa.Row]], Any] = list) -> Any:
+        """Run a drift query; ``consume`` reads its rows while the result is open (the fine
+        histograms are read row by row instead of as a list of thousands of Row objects)."""
         statement = sa.text(self._render(name, value, reference, cast))
         job = self.source.job.name
         with connection(self.source.engine, f"job {job!r}: drift query {name} for {value.name!r}") as conn:
             for setting in self.spec.drift_settings:  # for this transaction only (see dialects.py)
                 conn.execute(sa.text(setting))
             try:
-                return list(conn.execute(statement, params))
+                return consume(conn.execute(statement, params))
             except DBAPIError as exc:
                 if not self.spec.input_error(exc):
                     raise
@@ -206,7 +215,45 @@ class DriftSource:
         row = self._run("drift_non_numeric", value, reference, self._params(window, reference), cast=False)[0]
         return int(row.non_numeric), row.example
 
-    def numeric(self, value: DriftValue, window: Window, reference: ReferenceRows, bins: int) -> NumericSummaries:
+    def numeric(self, value: DriftValue, window: Window, reference: ReferenceRows, bins: int,
+                exact_max_values: int = 0, max_error: float = 1.0) -> NumericSummaries:
+        """Numeric summaries: from fine histograms (one pass, ``sql/drift_numeric_binned.sql``)
+        when the compared values are more than ``exact_max_values`` and the error bounds of the
+        KS statistic and of the normalised Wasserstein distance are at most ``max_error``; else
+        exact (``sql/drift_numeric.sql``, a sort of every distinct value).
+        A histogram whose every bin holds one distinct value gives the exact numbers too."""
+        params = self._params(window, reference)
+        [centre] = self._run("drift_numeric_center", value, reference, params)
+        bins_params = binned.query_params(centre.center)
+        reference_histogram, histograms = self._run(
+            "drift_numeric_binned", value, reference, params | bins_params,
+            consume=lambda rows: binned.histograms(rows, bins_params["center"]))
+        values = reference_histogram.values + sum(h.values for h in histograms.values())
+        non_finite = reference_histogram.non_finite + sum(h.non_finite for h in histograms.values())
+        if non_finite == 0 and values <= exact_max_values:
+            return self.numeric_exact(value, window, reference, bins)
+        if any(binned.too_large(h) for h in (reference_histogram, *histograms.values())):
+            return self.numeric_exact(value, window, reference, bins)
+        moments = binned.reference_moments(reference_histogram)
+        summary_of_reference = NumericReference(
+            values=moments.values, nulls=reference_histogram.nulls, distinct=moments.distinct,
+            minimum=moments.minimum, mean=moments.mean, sum_squares=moments.sum_squares,
+            non_finite=reference_histogram.non_finite)
+        versions = {}
+        for version, histogram in histograms.items():
+            compared = binned.compare(reference_histogram, histogram, bins)
+            if non_finite == 0 and max(compared.ks_error, binned.normalised_area_error(
+                    compared, moments, histogram.values)) > max_error:
+                return self.numeric_exact(value, window, reference, bins)
+            versions[version] = NumericVersion(
+                bins=tuple(NumericBin(edge, r, c) for edge, r, c in compared.quantile_bins),
+                max_gap=compared.max_gap, area=compared.area, current_values=histogram.values,
+                current_nulls=histogram.nulls, current_non_finite=histogram.non_finite,
+                mode="exact" if compared.exact else "binned", ks_error=compared.ks_error,
+                area_error=compared.area_error)
+        return NumericSummaries(summary_of_reference, versions)
+
+    def numeric_exact(self, value: DriftValue, window: Window, reference: ReferenceRows, bins: int) -> NumericSummaries:
         """Quantile-bin counts, exact KS gap and Wasserstein area per version (``sql/drift_numeric.sql``)."""
         rows = self._run("drift_numeric", value, reference, self._params(window, reference) | {"bins": bins})
         reference_summary = NumericReference(0, 0, 0, None, None, None)

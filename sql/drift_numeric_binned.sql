@@ -1,0 +1,65 @@
+-- Numeric drift summaries of one value in ONE pass over the reference and the window, for
+-- samples too large for the exact sort of drift_numeric.sql: a fine histogram per version
+-- (and for the reference), grouped by a hash aggregate over a few thousand bins, no sort.
+--
+-- * Bins are logarithmic in the distance d = value - :center from the reference's mean (from
+--   drift_numeric_center.sql), as DDSketch's are in |value|: a value with |d| >= :min_magnitude
+--   goes to bin 1 + round((ln|d| - ln(:min_magnitude)) * :scale), negated (-1 - ...) below the
+--   centre, so a bin spans about 1 / :scale of its distance from the centre; nearer values share
+--   bin 0. Bin numbers grow with the value, so the bins are in value order, and the widths
+--   follow the data's own scale and offset. (PostgreSQL and DuckDB round the cast to BIGINT,
+--   SQLite truncates: either is monotone, and nothing below depends on the exact edges.)
+-- * Each bin returns its count and its smallest and largest value: the caller has the exact
+--   empirical CDFs at every bin's end and bounds what happens inside a bin by the bin's actual
+--   span (a bin holding one distinct value adds no error at all).
+-- * Sums of d and d * d per bin give the reference's mean and standard deviation, well
+--   conditioned because d is centred. Squares below 1e-300 are summed as the 0 they round to
+--   (PostgreSQL raises on underflow); |d| beyond 1e150 gets no square (NULL) and the caller
+--   computes exactly instead.
+-- * state: 0 a finite value, 1 NULL, 2 NaN or an infinity (x - x is 0 only for a finite x;
+--   it is NaN on PostgreSQL and NULL on SQLite otherwise); only counts are kept for 1 and 2.
+WITH {current_rows},
+{reference_rows},
+both_samples AS (
+    SELECT 1 AS is_reference, CAST(NULL AS {text_type}) AS model_version, value
+    FROM reference_rows
+    UNION ALL
+    SELECT 0 AS is_reference, model_version, value
+    FROM current_rows
+),
+centred AS (
+    SELECT
+        is_reference,
+        model_version,
+        CASE WHEN value IS NULL THEN 1 WHEN value - value = 0 THEN 0 ELSE 2 END AS state,
+        CASE WHEN value - value = 0 THEN value END AS finite_value,
+        CASE WHEN value - value = 0 THEN value - :center END AS d
+    FROM both_samples
+),
+indexed AS (
+    SELECT
+        is_reference,
+        model_version,
+        state,
+        finite_value,
+        d,
+        CASE  -- LN sees finite distances only
+            WHEN d IS NULL THEN NULL
+            WHEN ABS(d) < :min_magnitude THEN 0
+            WHEN d > 0 THEN 1 + CAST((LN(d) - :ln_min_magnitude) * :scale AS BIGINT)
+            ELSE -1 - CAST((LN(-d) - :ln_min_magnitude) * :scale AS BIGINT)
+        END AS bin
+    FROM centred
+)
+SELECT
+    is_reference,
+    model_version,
+    state,
+    bin,
+    COUNT(*) AS n,
+    MIN(finite_value) AS smallest,
+    MAX(finite_value) AS largest,
+    SUM(d) AS sum_values,
+    SUM(CASE WHEN ABS(d) < 1e-150 THEN 0.0 WHEN ABS(d) > 1e150 THEN NULL ELSE d * d END) AS sum_squares
+FROM indexed
+GROUP BY is_reference, model_version, state, bin

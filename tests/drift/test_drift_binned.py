@@ -1,0 +1,159 @@
+"""Binned numeric drift (evaljobs.drift.binned, sql/drift_numeric_binned.sql): the stated error
+bounds hold against scipy on the same samples, and the result is exact when it says so."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from evaljobs.drift import binned
+from evaljobs.drift import methods as drift
+
+from tests.drift.test_drift_sql import BASELINE, BASELINE_AT, engine, feature, in_window, make_job, run, write  # noqa: F401 (engine: a fixture)
+
+pytestmark = pytest.mark.filterwarnings("ignore:ks_2samp. Exact calculation unsuccessful:RuntimeWarning")
+
+
+def bin_of(x: float, params: dict[str, float]) -> int:
+    """The SQL's bin number (rounded as PostgreSQL and DuckDB cast to BIGINT)."""
+    d = x - params["center"]
+    if abs(d) < params["min_magnitude"]:
+        return 0
+    index = round((math.log(abs(d)) - params["ln_min_magnitude"]) * params["scale"])
+    return 1 + index if d > 0 else -1 - index
+
+
+def histogram(sample: list[float], center: float) -> binned.Histogram:
+    params = binned.query_params(center)
+    rows = {}
+    for x in sample:
+        key, d = bin_of(x, params), x - params["center"]
+        n, lo, hi, s, s2 = rows.get(key, (0, x, x, 0.0, 0.0))
+        rows[key] = (n + 1, min(lo, x), max(hi, x), s + d, s2 + d * d)
+    return binned.histograms((SimpleNamespace(is_reference=False, model_version="v", state=0, bin=key, n=n,
+                                              smallest=lo, largest=hi, sum_values=s, sum_squares=s2)
+                              for key, (n, lo, hi, s, s2) in rows.items()), params["center"])[1]["v"]
+
+
+def check_bounds(reference: list[float], current: list[float]) -> binned.BinnedComparison:
+    center = float(np.mean(reference))
+    compared = binned.compare(histogram(reference, center), histogram(current, center), 10)
+    n, m = len(reference), len(current)
+    ks = compared.max_gap / (n * m)
+    exact_ks = stats.ks_2samp(reference, current).statistic
+    assert ks - 1e-12 <= exact_ks <= ks + compared.ks_error + 1e-12
+    distance = compared.area / (n * m)
+    exact_distance = stats.wasserstein_distance(reference, current)
+    tolerance = 1e-9 * max(1.0, abs(exact_distance))
+    assert abs(distance - exact_distance) <= compared.area_error / (n * m) + tolerance
+    if compared.exact:
+        assert compared.ks_error == 0 and compared.area_error == 0
+        assert ks == pytest.approx(exact_ks, rel=1e-12, abs=1e-15)
+    return compared
+
+
+continuous = st.sampled_from([
+    lambda rng, size: rng.normal(0, 1, size),
+    lambda rng, size: rng.normal(1e4, 3, size),
+    lambda rng, size: rng.lognormal(3, 1.5, size),
+    lambda rng, size: rng.standard_t(2, size) * 1e-6,
+    lambda rng, size: np.round(rng.normal(0, 20, size)),
+])
+
+
+@settings(max_examples=60, deadline=None)
+@given(continuous, continuous, st.integers(0, 2**32 - 1), st.integers(1, 400), st.integers(1, 400))
+def test_bounds_hold_against_scipy(reference_draw, current_draw, seed, n, m) -> None:
+    rng = np.random.default_rng(seed)
+    check_bounds(reference_draw(rng, n).tolist(), current_draw(rng, m).tolist())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-60, 60), min_size=1, max_size=80), st.lists(st.integers(-60, 60), min_size=1, max_size=80))
+def test_one_value_per_bin_is_exact(reference: list[int], current: list[int]) -> None:
+    # Whole numbers up to 60 are more than 1% apart: each bin holds one distinct value.
+    compared = check_bounds([float(x) for x in reference], [float(x) for x in current])
+    assert compared.exact
+
+
+def test_bounds_are_small_for_a_large_normal_sample() -> None:
+    rng = np.random.default_rng(5)
+    reference, current = rng.normal(0, 1, 200_000).tolist(), rng.normal(0.05, 1, 150_000).tolist()
+    compared = check_bounds(reference, current)
+    assert compared.ks_error < 0.005
+    assert compared.area_error / (len(reference) * len(current)) < 0.005
+
+
+def test_reference_moments_equal_numpy() -> None:
+    rng = np.random.default_rng(9)
+    sample = rng.normal(1e4, 3, 50_000).tolist()
+    moments = binned.reference_moments(histogram(sample, float(np.mean(sample[:100]))))
+    assert moments.mean == pytest.approx(np.mean(sample), rel=1e-12)
+    assert math.sqrt(moments.sum_squares / moments.values) == pytest.approx(np.std(sample), rel=1e-9)
+
+
+# ---- through the database, on SQLite, PostgreSQL and DuckDB --------------------------------------
+def load(engine, reference: list[float], current: list[float]) -> None:
+    rows = [{"version": "old", "at": BASELINE_AT + timedelta(seconds=i), "x": x} for i, x in enumerate(reference)]
+    rows += [{"version": "new", "at": in_window(i), "x": x} for i, x in enumerate(current)]
+    write(engine, rows)
+
+
+def binned_job(**settings_):
+    return make_job({"reference": BASELINE, "features": [{"name": "x", "kind": "numeric"}],
+                     "predicted_label": False, "label": False, "exact_max_values": 0, **settings_})
+
+
+def test_binned_drift_in_sql_is_within_its_bounds(engine) -> None:
+    rng = np.random.default_rng(11)
+    reference = rng.normal(10, 2, 3_000).tolist()
+    current = rng.normal(10.5, 2, 2_000).tolist()
+    load(engine, reference, current)
+    reports, problems = run(engine, binned_job(binned_max_error=1), ["new"])
+    assert problems == []
+    x = feature(reports, "new", "x")
+    assert x.mode == "binned" and x.to_dict()["mode"] == "binned"
+    ks, bound = x.statistic("ks").score, x.error_bounds["ks"]
+    assert ks - 1e-12 <= stats.ks_2samp(reference, current).statistic <= ks + bound + 1e-12
+    assert bound < 0.01
+    norm = float(np.std(reference))
+    exact = stats.wasserstein_distance(reference, current) / norm
+    assert abs(x.statistic("wasserstein").score - exact) <= x.error_bounds["wasserstein"] + 1e-9
+    assert x.error_bounds["wasserstein"] < 0.02
+    assert (x.reference_values, x.current_values) == (3_000, 2_000)
+
+
+def test_binned_drift_in_sql_is_exact_with_one_value_per_bin(engine) -> None:
+    rng = np.random.default_rng(12)
+    reference = rng.integers(-50, 50, 2_000).astype(float).tolist()
+    current = rng.integers(-40, 60, 1_500).astype(float).tolist()
+    load(engine, reference, current)
+    binned_reports, problems = run(engine, binned_job(), ["new"])
+    assert problems == []
+    exact_reports, _ = run(engine, make_job({"reference": BASELINE, "features": [{"name": "x", "kind": "numeric"}],
+                                             "predicted_label": False, "label": False}), ["new"])
+    got, want = feature(binned_reports, "new", "x"), feature(exact_reports, "new", "x")
+    assert (got.mode, got.error_bounds) == ("exact", None)
+    assert [(b.name, b.reference, b.current) for b in got.buckets] == [(b.name, b.reference, b.current)
+                                                                       for b in want.buckets]
+    for method in drift.methods_for("numeric"):
+        assert got.statistic(method).score == pytest.approx(want.statistic(method).score, rel=1e-12, abs=1e-15)
+    assert got.statistic("ks").score == pytest.approx(stats.ks_2samp(reference, current).statistic, rel=1e-12)
+
+
+def test_a_bound_above_the_tolerance_falls_back_to_exact(engine) -> None:
+    rng = np.random.default_rng(13)
+    reference, current = rng.normal(0, 1, 1_000).tolist(), rng.normal(0.1, 1, 800).tolist()
+    load(engine, reference, current)
+    reports, problems = run(engine, binned_job(binned_max_error=1e-9), ["new"])
+    assert problems == []
+    x = feature(reports, "new", "x")
+    assert x.mode == "exact"
+    assert x.statistic("ks").score == pytest.approx(stats.ks_2samp(reference, current).statistic, rel=1e-12)
