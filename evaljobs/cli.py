@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--textfile", metavar="PATH",
                      help="also write a node_exporter textfile-collector file (no Pushgateway needed)")
 
+    doctor = sub.add_parser("doctor", help="check what a job needs (tables, columns, types, indexes, label keys, "
+                                           "work_mem, the Pushgateway): one line per finding with its fix; "
+                                           "exit 1 when something blocks a run")
+    doctor.add_argument("job", help="job name from the config")
+    with_config(doctor)
+
     init = sub.add_parser("init-db", help="create the reference predictions and labels tables")
     init.add_argument("--database", help="SQLAlchemy URL (default: the config's database)")
     with_config(init)
@@ -178,6 +184,18 @@ def _print_results(results: list[JobResult], output: str, pushgateway: str | Non
         print(report.as_json(results, {"pushgateway": pushgateway}))
     else:
         print(report.table(results))
+
+
+@command("doctor")
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from evaljobs.ops.doctor import diagnose
+
+    config = load_config(args.config)
+    job = config.job(args.job)
+    findings = diagnose(config, job)
+    for finding in findings:
+        print(finding.line())
+    return EXIT_FAILED if any(f.level == "error" for f in findings) else EXIT_OK
 
 
 @command("init-db")

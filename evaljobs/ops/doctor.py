@@ -1,0 +1,185 @@
+"""``evaljobs doctor JOB``: what stands between a job and a fast, correct run, one line each.
+
+Each finding is ``ok``, ``warn`` (runs, but slower or with a caveat) or ``error`` (blocks a run)
+and names its fix. Checked: the tables and columns the job maps, the timestamp columns' types,
+the indexes a window scan and the label join use (with the ``CREATE INDEX`` statements), whether
+labels are declared unique per prediction (and, when not, whether any prediction has several),
+PostgreSQL's ``work_mem``, and that the Pushgateway answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from evaljobs.config import Config, Job
+from evaljobs.db.engine import connect, connection
+from evaljobs.db.source import JobSource
+from evaljobs.errors import EvaljobsError
+
+#: Which index each table needs, by the job's column settings: the window scan filters
+#: predictions by model and time; the label join looks labels up by prediction id.
+NEEDED_INDEXES = (
+    ("predictions", ("model_name", "predicted_at"), "predictions_model_time"),
+    ("labels", ("label_prediction_id", "labeled_at"), "labels_prediction"),
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str  # "ok", "warn" or "error"
+    subject: str
+    message: str
+    fix: str | None = None
+
+    def line(self) -> str:
+        fix = f"; fix: {self.fix}" if self.fix else ""
+        return f"{self.level:<5} {self.subject}: {self.message}{fix}"
+
+
+def diagnose(config: Config, job: Job) -> list[Finding]:
+    """Every finding for ``job``, in the order a run meets them."""
+    findings: list[Finding] = []
+    try:
+        engine = connect(config.database)
+        source = JobSource(engine, job)
+        source.check_schema()
+    except EvaljobsError as exc:
+        # The message names the job already ("job 'x': column ... not found").
+        subject, _, message = exc.message.partition(": ") if exc.message.startswith("job ") else ("database", "", exc.message)
+        return [Finding("error", subject, message or exc.message, exc.hint)] + _pushgateway(config)
+    findings.append(Finding("ok", "tables", f"{job.tables.predictions!r} and {job.tables.labels!r} have every "
+                                            "mapped column"))
+    with connection(engine, f"job {job.name!r}: doctor") as conn:
+        inspector = sa.inspect(conn)
+        findings += _types(inspector, source)
+        findings += _indexes(inspector, source)
+        findings += _labels(conn, source)
+        findings += _settings(conn, source)
+    engine.dispose()
+    return findings + _pushgateway(config)
+
+
+def _split(table: str) -> tuple[str | None, str]:
+    schema, _, name = table.rpartition(".")
+    return schema or None, name
+
+
+def _columns(inspector: sa.Inspector, table: str) -> dict[str, sa.types.TypeEngine] | None:
+    schema, name = _split(table)
+    try:
+        return {c["name"].lower(): c["type"] for c in inspector.get_columns(name, schema=schema)}
+    except Exception:  # noqa: BLE001 - an engine whose inspector cannot list columns: nothing to say
+        return None
+
+
+def _types(inspector: sa.Inspector, source: JobSource) -> list[Finding]:
+    job, out = source.job, []
+    for table, key in ((job.tables.predictions, "predicted_at"), (job.tables.labels, "labeled_at")):
+        columns = _columns(inspector, table)
+        column = getattr(job.columns, key)
+        found = (columns or {}).get(column.lower())
+        if found is None or isinstance(found, sa.types.NullType):
+            continue
+        if isinstance(found, (sa.DateTime, sa.TIMESTAMP)) or source.spec.timestamps_as_text:
+            out.append(Finding("ok", f"{table}.{column}", f"type {found}"))
+        else:
+            out.append(Finding("error", f"{table}.{column}", f"type {found} is not a timestamp, so windows "
+                               "cannot be compared with it", "store a TIMESTAMP WITH TIME ZONE, or map a view "
+                               "that converts it"))
+    return out
+
+
+def _indexes(inspector: sa.Inspector, source: JobSource) -> list[Finding]:
+    job, out = source.job, []
+    if not source.spec.timestamps_as_text and source.dialect != "postgresql":
+        return [Finding("ok", "indexes", f"not checked on {source.dialect} (it scans without them)")]
+    for table_key, keys, index_name in NEEDED_INDEXES:
+        table = getattr(job.tables, table_key)
+        columns = [getattr(job.columns, key) for key in keys]
+        schema, name = _split(table)
+        try:
+            found = [[str(c).lower() for c in index["column_names"] if c is not None]
+                     for index in inspector.get_indexes(name, schema=schema)]
+            found.append([c.lower() for c in inspector.get_pk_constraint(name, schema=schema)
+                          .get("constrained_columns") or []])
+        except Exception:  # noqa: BLE001 - a view has no indexes of its own
+            out.append(Finding("ok", table, "is a view or has no index list; the tables under it need "
+                                            f"an index on ({', '.join(columns)})"))
+            continue
+        wanted = [c.lower() for c in columns]
+        # The leading column is what a lookup or range scan needs; the second makes it selective.
+        if any(index[:2] == wanted for index in found):
+            out.append(Finding("ok", table, f"index on ({', '.join(columns)})"))
+        elif any(index[:1] == wanted[:1] for index in found):
+            out.append(Finding("ok", table, f"an index starts with {columns[0]}"))
+        else:
+            quoted = ", ".join(source.quote(c) for c in columns)
+            out.append(Finding("warn", table, f"no index starting with ({', '.join(columns)}): "
+                               + ("every window reads the whole table" if table_key == "predictions"
+                                  else "the label join and the orphan count scan every label"),
+                               f"CREATE INDEX {index_name} ON {source.quote(table)} ({quoted});"))
+    return out
+
+
+def _labels(conn: sa.Connection, source: JobSource) -> list[Finding]:
+    job = source.job
+    if source.labels_unique:
+        return [Finding("ok", job.tables.labels, "one label per prediction is declared (a unique key on "
+                                                 f"{job.columns.label_prediction_id}): no latest-label ranking")]
+    ids = source.identifiers()
+    several = conn.execute(sa.text(
+        f"SELECT COUNT(*) FROM (SELECT l.{ids['label_prediction_id']} FROM {ids['labels']} l "
+        f"GROUP BY l.{ids['label_prediction_id']} HAVING COUNT(*) > 1) several")).scalar_one()
+    if several:
+        return [Finding("ok", job.tables.labels, f"{several} prediction id(s) have several labels: each "
+                        "evaluation ranks them (the latest wins), a sort of the window")]
+    return [Finding("warn", job.tables.labels, "no prediction id has two labels, but nothing declares it, so "
+                    "every evaluation ranks labels (a sort of the window, ~5x the join)",
+                    f"CREATE UNIQUE INDEX labels_one_per_prediction ON {ids['labels']} "
+                    f"({ids['label_prediction_id']}); (keep one row per prediction by upsert)")]
+
+
+def _settings(conn: sa.Connection, source: JobSource) -> list[Finding]:
+    if source.dialect != "postgresql":
+        return []
+    work_mem = conn.execute(sa.text("SHOW work_mem")).scalar_one()
+    return [Finding("ok", "work_mem", f"{work_mem} on the server; drift queries set 64MB for their own "
+                                      "transaction (hash instead of sort), the window join does not need more")]
+
+
+def _pushgateway(config: Config) -> list[Finding]:
+    gateway = config.pushgateway
+    if gateway is None:
+        return [Finding("warn", "pushgateway", "none configured: run needs --dry-run or --textfile",
+                        "set pushgateway: url in the config")]
+    request = urllib.request.Request(gateway.url.rstrip("/") + "/-/ready")
+    if gateway.username is not None:
+        token = base64.b64encode(f"{gateway.username}:{gateway.password or ''}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=gateway.timeout_seconds) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return [Finding("error", "pushgateway", f"{_safe(gateway.url)} does not answer ({reason})",
+                        "start it, or fix pushgateway.url")]
+    if status != 200:
+        return [Finding("error", "pushgateway", f"{_safe(gateway.url)}/-/ready answered HTTP {status}",
+                        "check pushgateway.url and its credentials")]
+    return [Finding("ok", "pushgateway", f"{_safe(gateway.url)} is ready")]
+
+
+def _safe(url: str) -> str:
+    from evaljobs.errors import redact
+
+    return redact(url)
+
+
+__all__ = ["Finding", "diagnose"]
