@@ -25,7 +25,6 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from scipy.stats import norm
 
 
 @dataclass(frozen=True)
@@ -180,6 +179,10 @@ _EMPTY = Estimated(None, None, None, None)
 
 def estimate(cells: Sequence[Cell], calibration: CalibrationMap | None, confidence: float = 0.95) -> Estimate:
     """CBPE over a window's cells; ``calibration`` None means the raw scores are calibrated."""
+    # Imported here: scipy.stats costs ~45 MB and seconds of start-up, and every evaluation
+    # imports this module (runner -> estimation), estimate or not.
+    from scipy.stats import norm
+
     z = float(norm.ppf(0.5 + confidence / 2))
     expected_a = expected_b = 0.0  # expected positives among predicted positives (A) / negatives (B)
     var_a = var_b = 0.0  # sampling variance of the outcomes

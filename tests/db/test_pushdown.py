@@ -75,3 +75,11 @@ def test_wheel_ships_the_sql_files(tmp_path: Path) -> None:
     probe = ("import evaljobs.db.sqlfiles as s; d = s.sql_directory(); "
              "assert str(d).startswith(%r), d; assert 'SELECT' in s.read_sql('window_aggregates')" % str(target))
     subprocess.run([sys.executable, "-c", probe], check=True, cwd=tmp_path, env={"PYTHONPATH": str(target)})
+
+
+def test_the_cli_starts_without_numpy_or_scipy() -> None:
+    """scipy.stats alone costs ~45 MB and seconds of start-up: a core job must not load it, and
+    numpy and scipy.special load only when drift (or an estimate) is computed."""
+    code = ("import sys, evaljobs.cli, evaljobs.ops.runner; "
+            "sys.exit(10 if {'numpy', 'scipy', 'scipy.stats'} & set(sys.modules) else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
