@@ -34,6 +34,8 @@ DEFAULT_DATABASE_URL = "sqlite:///evaljobs.db"
 #: prometheus_client's default histogram buckets: 5 ms to 10 s, with 1 s (the alert threshold) a bound.
 DEFAULT_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 MAX_LATENCY_BUCKETS = 50
+#: Segment columns per job (each value of each is a series per metric and version).
+MAX_SEGMENTS = 10
 #: Signed-error buckets (prediction - label) of regression jobs, in the label's unit: symmetric,
 #: finer near 0. Set error_buckets in the job for labels of another scale.
 DEFAULT_ERROR_BUCKETS = (-100.0, -50.0, -20.0, -10.0, -5.0, -2.0, -1.0, 0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
@@ -481,6 +483,31 @@ class Job(_Strict):
         if self.task == "regression" and self.positive_label is not None:
             raise ValueError("positive_label applies to binary jobs, not regression ones")
         return self
+
+    # ---- segments (evaljobs/quality/segments.py) ----
+    #: Low-cardinality columns of the predictions table whose values get their own metrics.
+    segments: list[str] = Field(default_factory=list, max_length=MAX_SEGMENTS)
+    #: Values kept per segment (by volume in the window); the rest are summed into "(other)".
+    max_segment_values: int = Field(20, ge=1, le=1000)
+
+    @field_validator("segments", mode="before")
+    @classmethod
+    def _segments_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError(f"segments must be a list of column names, e.g. [country, channel], not {value!r}")
+        return value
+
+    @field_validator("segments")
+    @classmethod
+    def _segments_unique(cls, value: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for name in value:
+            if not name.strip():
+                raise ValueError("segments: a column name is empty")
+            if name.lower() in seen:
+                raise ValueError(f"segments: column {name!r} is listed twice")
+            seen.add(name.lower())
+        return value
 
     # ---- latency histogram (evaljobs/latency.py) ----
     #: Upper bounds (seconds) of the ``model_inference_latency_seconds`` buckets; +Inf is implied.

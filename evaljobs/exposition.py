@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
-from evaljobs.records import FeatureDrift, Histogram, JobResult, VersionResult
+from evaljobs.records import FeatureDrift, Histogram, JobResult, SegmentSlice, VersionResult
 
 #: (name, help) of every metric family evaljobs can emit; the README table is checked against it.
 FAMILIES: dict[str, str] = {
@@ -84,6 +84,15 @@ FAMILIES: dict[str, str] = {
     "model_estimate_reference_predictions": "Labelled, scored predictions the calibration map was learned from.",
     "model_estimate_reference_calibration_error_ratio": "Expected calibration error (ECE) of the raw scores on the calibration reference.",
     "model_estimate_accuracy_gap_ratio": "Realised minus estimated accuracy of the labelled window, estimated when it was recent (calibration drift).",
+    # segments (issue 12), see segment_families below
+    "model_segment_window_predictions": "Predictions in the window with one value of a segment column.",
+    "model_segment_labeled_predictions": "Predictions in the window with one value of a segment column whose label had arrived.",
+    "model_segment_label_coverage_ratio": "Labelled / all predictions in the window with one value of a segment column.",
+    "model_segment_accuracy_ratio": "Accuracy of the labelled predictions with one value of a segment column.",
+    "model_segment_macro_f1_ratio": "Macro-averaged F1 of the labelled predictions with one value of a segment column.",
+    "model_segment_mean_absolute_error": "Mean absolute error of the labelled predictions with one value of a segment column (regression).",
+    "model_segment_root_mean_squared_error": "Root mean squared error of the labelled predictions with one value of a segment column (regression).",
+    "model_segment_folded_values": "Values of a segment column beyond max_segment_values, summed into segment_value=\"(other)\".",
 }
 
 
@@ -245,6 +254,35 @@ def regression_families(result: VersionResult) -> list[Metric]:
 
 
 VERSION_EXTENSIONS.append(regression_families)
+
+
+# ---- segments (issue 12) -----------------------------------------------------------------------
+def segment_families(result: VersionResult) -> list[Metric]:
+    """A version's metrics per segment value (labels segment, segment_value), and the folded values."""
+    if not result.segments and not result.segment_folds:
+        return []
+    labels = ["segment", "segment_value"]
+    slices = result.segments
+
+    def per_value(name: str, value_of: Callable[[SegmentSlice], float | None]) -> GaugeMetricFamily:
+        return _labelled_gauge(name, labels, (([s.segment, s.value], v) for s in slices
+                                              if (v := value_of(s)) is not None))
+
+    families = [
+        per_value("model_segment_window_predictions", lambda s: s.window_predictions),
+        per_value("model_segment_labeled_predictions", lambda s: s.labeled_predictions),
+        per_value("model_segment_label_coverage_ratio", lambda s: s.label_coverage),
+        per_value("model_segment_accuracy_ratio", lambda s: s.metrics.accuracy if s.metrics else None),
+        per_value("model_segment_macro_f1_ratio", lambda s: s.metrics.macro.f1 if s.metrics else None),
+        per_value("model_segment_mean_absolute_error", lambda s: s.regression.mae if s.regression else None),
+        per_value("model_segment_root_mean_squared_error", lambda s: s.regression.rmse if s.regression else None),
+        _labelled_gauge("model_segment_folded_values", ["segment"],
+                        (([f.segment], f.folded_values) for f in result.segment_folds)),
+    ]
+    return [f for f in families if f.samples]
+
+
+VERSION_EXTENSIONS.append(segment_families)
 
 def health_families(job: JobResult, success_timestamp: float) -> list[Metric]:
     """Job-health gauges pushed into every group of the job, so staleness is alertable per group."""

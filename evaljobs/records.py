@@ -79,6 +79,47 @@ class Histogram:
 
 
 @dataclass(frozen=True)
+class SegmentSlice:
+    """One version's predictions with one value of a segment column (``(other)``: the folded values)."""
+
+    segment: str
+    value: str
+    window_predictions: int
+    labeled_predictions: int
+    metrics: ClassificationMetrics | None = None
+    regression: RegressionMetrics | None = None
+
+    @property
+    def label_coverage(self) -> float | None:
+        return self.labeled_predictions / self.window_predictions if self.window_predictions else None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "segment": self.segment, "segment_value": self.value, "window_predictions": self.window_predictions,
+            "labeled_predictions": self.labeled_predictions, "label_coverage": self.label_coverage,
+        }
+        if self.metrics is not None:
+            out["accuracy"] = self.metrics.accuracy
+            out["macro_f1"] = self.metrics.macro.f1
+        if self.regression is not None:
+            out["regression"] = self.regression.to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class SegmentFold:
+    """What the cardinality guard folded into ``(other)`` for one segment (all versions together)."""
+
+    segment: str
+    folded_values: int
+    folded_predictions: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"segment": self.segment, "folded_values": self.folded_values,
+                "folded_predictions": self.folded_predictions}
+
+
+@dataclass(frozen=True)
 class Problem:
     """Something that kept part of a job from being evaluated; the rest still ran."""
 
@@ -112,6 +153,9 @@ class VersionResult:
     regression: RegressionMetrics | None = None
     error_histogram: Histogram | None = None
     estimate: EstimateReport | None = None
+    # a job's segments (evaljobs/quality/segments.py): per segment value, and what was folded
+    segments: tuple[SegmentSlice, ...] = ()
+    segment_folds: tuple[SegmentFold, ...] = ()
 
     @property
     def grouping_key(self) -> dict[str, str]:
@@ -159,6 +203,9 @@ class VersionResult:
             out["prediction_error"] = self.error_histogram.to_dict() if self.error_histogram else None
         if self.estimate:
             out["estimate"] = self.estimate.to_dict()
+        if self.segments or self.segment_folds:
+            out["segments"] = [s.to_dict() for s in self.segments]
+            out["segment_folds"] = [f.to_dict() for f in self.segment_folds]
         return out
 
 

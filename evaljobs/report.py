@@ -59,6 +59,7 @@ def table(jobs: Iterable[JobResult]) -> str:
 
     out = [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
     out.extend(regression_section(jobs))
+    out.extend(segment_section(jobs))
     out.extend(drift_section(jobs))
     out.extend(estimate_section(jobs))
     if notes:
@@ -91,6 +92,30 @@ def regression_section(jobs: Iterable[JobResult]) -> list[str]:
         return []
     header = ("regression job", "version", "labelled", "MAE", "RMSE", "MAPE", "R2", "mean error")
     return ["", *_fixed_width(header, rows, {2, 3, 4, 5, 6, 7})]
+
+
+def segment_section(jobs: Iterable[JobResult]) -> list[str]:
+    """Per segmented job: one row per version, segment and value, and what the guard folded."""
+    out: list[str] = []
+    for job in jobs:
+        if not any(v.segments for v in job.versions):
+            continue
+        regression = job.task == "regression"
+        header = ("version", "segment", "value", "preds", "labelled", "coverage",
+                  *(("MAE", "RMSE") if regression else ("accuracy", "macro F1")))
+        rows: list[Sequence[str]] = []
+        for v in job.versions:
+            for s in v.segments:
+                scores = ((_num(s.regression.mae), _num(s.regression.rmse)) if s.regression else ("-", "-")) \
+                    if regression else ((_num(s.metrics.accuracy), _num(s.metrics.macro.f1)) if s.metrics else ("-", "-"))
+                rows.append((f"{v.model}/{v.model_version}", s.segment, s.value, f"{s.window_predictions:,}",
+                             f"{s.labeled_predictions:,}", _pct(s.label_coverage), *scores))
+        folds = [f for f in job.versions[0].segment_folds if f.folded_values]
+        folded = "; ".join(f"{f.segment}: {f.folded_values} value(s), {f.folded_predictions:,} predictions "
+                           "folded into (other)" for f in folds)
+        out += ["", f"segments of {job.job}" + (f" ({folded})" if folded else "")]
+        out += _fixed_width(header, rows, {3, 4, 5, 6, 7})
+    return out
 
 
 def _signed(value: float | None) -> str:

@@ -41,19 +41,26 @@ def reset(engine: sa.Engine) -> None:
 
 
 def load(engine: sa.Engine, predictions: list[Prediction], labels: list[Label], fresh: bool = True) -> None:
-    """Insert rows as a serving system would (timestamps in UTC)."""
+    """Insert rows as a serving system would (timestamps in UTC). Keys of ``Prediction.extra``
+    become text columns of the predictions table (e.g. segment columns)."""
     if fresh:
         reset(engine)
     dialect = engine.dialect.name
+    extra = sorted({key for p in predictions for key in p.extra})
     with engine.begin() as conn:
+        if fresh:
+            for name in extra:
+                conn.execute(sa.text(f"ALTER TABLE predictions ADD COLUMN {name} VARCHAR(64)"))
         if predictions:
             conn.execute(
                 sa.text("INSERT INTO predictions (prediction_id, model_name, model_version, predicted_at, "
-                        "predicted_label, score, latency_seconds) VALUES (:prediction_id, :model_name, "
-                        ":model_version, :predicted_at, :predicted_label, :score, :latency_seconds)"),
+                        f"predicted_label, score, latency_seconds{''.join(', ' + name for name in extra)}) "
+                        "VALUES (:prediction_id, :model_name, :model_version, :predicted_at, :predicted_label, "
+                        f":score, :latency_seconds{''.join(', :' + name for name in extra)})"),
                 [{"prediction_id": p.prediction_id, "model_name": p.model_name, "model_version": p.model_version,
                   "predicted_at": bind_time(dialect, p.predicted_at), "predicted_label": p.predicted_label,
-                  "score": p.score, "latency_seconds": p.latency_seconds} for p in predictions],
+                  "score": p.score, "latency_seconds": p.latency_seconds} | {name: p.extra.get(name) for name in extra}
+                 for p in predictions],
             )
         if labels:
             conn.execute(

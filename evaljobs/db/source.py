@@ -102,6 +102,12 @@ class JobSource:
             name = getattr(columns, key)
             if name.lower() not in found_labels:
                 raise self._missing(self.job.tables.labels, key, name, found_labels)
+        for name in self.job.segments:
+            if name.lower() not in found_predictions:
+                raise SourceError(
+                    f"job {self.job.name!r}: segment column {name!r} not found in {self.job.tables.predictions!r} "
+                    f"(has: {', '.join(sorted(found_predictions))})",
+                    "fix the name in segments, or add the column to the predictions table")
         self.available_optional = frozenset(available & set(_OPTIONAL_PREDICTION_COLUMNS))
         self.labels_unique = self._labels_unique()
         self._identifiers = None

@@ -46,6 +46,11 @@ INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
     "task_rows": ("fragments/task_rows", {}),
     # The labelled reference predictions (drift's label reference, the estimate's calibration).
     "labelled_reference": ("fragments/labelled_reference", {}),
+    # The sums of the regression metrics (a SELECT list).
+    "regression_sums": ("fragments/regression_sums", {}),
+    # Segments: the cardinality guard's CTEs and the result (sql/segment_aggregates.sql and its overrides).
+    "segment_value_ranks": ("fragments/segment_value_ranks", {}),
+    "segment_output": ("fragments/segment_output", {}),
 }
 
 

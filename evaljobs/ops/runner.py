@@ -20,6 +20,7 @@ from evaljobs.db.source import JobSource
 from evaljobs.drift.evaluate import evaluate_drift
 from evaljobs.quality.estimation import evaluate_estimate
 from evaljobs.quality.latency import latency_histograms
+from evaljobs.quality.segments import evaluate_segments
 from evaljobs.quality.tasks import TASKS
 from evaljobs.records import JobResult, VersionResult
 from evaljobs.windows import Window, plan_window, schedule_interval
@@ -45,6 +46,9 @@ def evaluate_job(
         latency, latency_problems = latency_histograms(source, window)
         versions = [replace(v, latency=latency.get(v.model_version)) for v in versions]
         problems.extend(latency_problems)
+    if job.segments and versions:
+        segments, folds = evaluate_segments(source, window)
+        versions = [replace(v, segments=segments.get(v.model_version, ()), segment_folds=folds) for v in versions]
     if job.drift is not None:
         drift_reports, drift_problems = evaluate_drift(source, window, [v.model_version for v in versions])
         versions = [replace(v, drift=drift_reports.get(v.model_version)) for v in versions]

@@ -130,3 +130,12 @@ def test_estimated_and_realised_accuracy_share_one_panel() -> None:
     gap = panels["Calibration drift (realised - estimated accuracy)"]
     assert "model_estimate_accuracy_gap_ratio" in gap["targets"][0]["expr"]
     assert {-0.05, 0.05} <= {s["value"] for s in gap["fieldConfig"]["defaults"]["thresholds"]["steps"]}
+
+
+def test_segment_variable_and_panels() -> None:
+    variables = {v["name"]: v for v in dashboard()["templating"]["list"]}
+    segment = variables["segment"]
+    assert segment["type"] == "query" and not segment["multi"] and "$model" in segment["query"]["query"]
+    segmented = [(title, expr) for title, expr in panel_queries() if "model_segment_" in expr]
+    assert {title for title, _ in segmented} >= {"Accuracy per segment value", "MAE per segment value"}
+    assert all('segment="$segment"' in expr for _, expr in segmented)

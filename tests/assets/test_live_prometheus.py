@@ -216,17 +216,22 @@ def test_rules_and_dashboard_against_a_live_prometheus(prometheus, pushgateway, 
         listed = {r["metric"]["model_version"] for r in stack.query(url, substitute(selector, {"model": model}))}
         current = sorted(v for (_, m, v) in versions if m == model)
         assert set(current) <= listed
+        segment_selector = variables["segment"].removeprefix("label_values(").rsplit(",", 1)[0]
+        segments = {r["metric"]["segment"] for r in stack.query(url, substitute(segment_selector, {"model": model}))}
+        assert segments == {"fraud": {"country", "channel"}, "eta": {"channel"}}.get(model, set())
         for selection in (".+", current[0]):
             for title, expr in panel_queries():
-                query = substitute(expr, {"model": model, "model_version": selection})
+                query = substitute(expr, {"model": model, "model_version": selection,
+                                          "segment": min(segments) if segments else "none"})
                 if not stack.query(url, query):
                     empty.append((model, selection, title, query))
     # The only empty panels: drift of fraud's v2 and eta's eta-2, the references the demo compares
     # their canaries against (kind: version), which have no drift of their own; and the panels
-    # of the other kind of task (classification panels for the regression model, and back); and
-    # the estimate of every model but fraud (the only job with an estimate section).
-    regression_panels = {"Mean absolute error", "RMSE", "R2", "Mean error (bias)"}
-    classification_panels = {"Accuracy", "Recall per class"}
+    # of the other kind of task (classification panels for the regression model, and back); the
+    # estimate of every model but fraud (the only job with an estimate section); and the segment
+    # panels of intent, which has no segments.
+    regression_panels = {"Mean absolute error", "RMSE", "R2", "Mean error (bias)", "MAE per segment value"}
+    classification_panels = {"Accuracy", "Recall per class", "Accuracy per segment value"}
     estimate_panels = {"Estimated and realised accuracy", "Calibration drift (realised - estimated accuracy)"}
 
     def expected_empty(model: str, selection: str, title: str, query: str) -> bool:
@@ -234,6 +239,8 @@ def test_rules_and_dashboard_against_a_live_prometheus(prometheus, pushgateway, 
         if selection == reference and "model_drift_" in query:
             return True
         if title in estimate_panels and model != "fraud" and ("model_estimate" in query or model == "eta"):
+            return True
+        if model == "intent" and "model_segment_" in query:
             return True
         return title in (classification_panels if model == "eta" else regression_panels)
 
