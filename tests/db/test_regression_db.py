@@ -162,7 +162,8 @@ def test_large_offset_labels_keep_r2_exact(engine_url: str) -> None:
     job = regression_job()
     [version] = evaluate(engine_url, job).versions
     y, yhat = [a for _, a in pairs], [p for p, _ in pairs]
-    assert version.regression.r2 == pytest.approx(skm.r2_score(y, yhat), rel=1e-12)
+    # Still 1e-9 (DuckDB merges its parallel VAR_POP states in varying order: ~1e-11 apart here).
+    assert version.regression.r2 == pytest.approx(skm.r2_score(y, yhat), rel=TOL)
 
 
 def test_zero_labels_are_skipped_in_mape_and_counted(db_url: str) -> None:
