@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     database = os.environ["EVALJOBS_DATABASE_URL"]
     print(build(database, now=cli.now_utc()))
     url, origin = _demo_gateway()
-    run_args = ["run", "--all", "--config", os.environ.get("EVALJOBS_CONFIG", "schedules.yaml")]
+    run_args = ["run", "--all", "--explain", "--config", os.environ.get("EVALJOBS_CONFIG", "schedules.yaml")]
     if url:
         os.environ["EVALJOBS_PUSHGATEWAY_URL"] = url
         code = cli.main(run_args)

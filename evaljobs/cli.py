@@ -52,6 +52,16 @@ def _timestamp(text: str) -> datetime:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share between 0 and 1 (e.g. 0.9)")
+    return value
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -88,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--at", type=_timestamp, help="evaluation time, ISO 8601 (default: now)")
     run.add_argument("--dry-run", action="store_true", help="print the results, push nothing")
     run.add_argument("--output", choices=("table", "json"), default="table", help="stdout format")
+    run.add_argument("--explain", action="store_true",
+                     help="also print each job's window and how late its labels arrive, with a suggested label_delay")
+    run.add_argument("--explain-coverage", type=_share, default=0.9, metavar="SHARE",
+                     help="the share of arriving labels the suggested label_delay must catch (default 0.9)")
     run.add_argument("--textfile", metavar="PATH",
                      help="also write a node_exporter textfile-collector file (no Pushgateway needed)")
 
@@ -167,7 +181,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             path = textfile.write(args.textfile, results)
             print(f"wrote metrics to {path}", file=sys.stderr)
 
+    if args.explain and args.output == "json":
+        raise ConfigError("--explain prints a table", "leave out --output json (the JSON has each version's label_delay)")
     report = run_once(config, jobs, args.at, sink=sink, dry_run=args.dry_run, now=now_utc(), before_push=show)
+    if args.explain:
+        _explain(config, report.results, args.explain_coverage)
     for note in report.notes:
         print(f"evaljobs: note: {note}", file=sys.stderr)
     for failure in report.failures + report.push_errors:
@@ -176,6 +194,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         for problem in result.problems:
             print(f"evaljobs: warning: {problem}", file=sys.stderr)
     return report.exit_code
+
+
+def _explain(config: Config, results: list[JobResult], target: float) -> None:
+    """Each job's window, and how late its labels arrive with a suggested label_delay (--explain)."""
+    from evaljobs.quality.label_delay import suggest_label_delays
+    from evaljobs.report import explain_section
+
+    with Runner(config) as runner:
+        for result in results:
+            job = config.job(result.job)
+            print(explain_section(job, result.window, suggest_label_delays(runner.source(job), result.window, target)))
 
 
 def _print_results(results: list[JobResult], output: str, pushgateway: str | None) -> None:

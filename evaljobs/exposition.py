@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
-from evaljobs.records import FeatureDrift, Histogram, JobResult, SegmentSlice, VersionResult
+from evaljobs.records import FeatureDrift, Histogram, JobResult, LabelDelay, SegmentSlice, VersionResult
 
 #: (name, help) of every metric family evaljobs can emit; the README table is checked against it.
 FAMILIES: dict[str, str] = {
@@ -92,6 +92,10 @@ FAMILIES: dict[str, str] = {
     "model_segment_macro_f1_ratio": "Macro-averaged F1 of the labelled predictions with one value of a segment column.",
     "model_segment_mean_absolute_error": "Mean absolute error of the labelled predictions with one value of a segment column (regression).",
     "model_segment_root_mean_squared_error": "Root mean squared error of the labelled predictions with one value of a segment column (regression).",
+    # label delay (issue 12), see label_delay_families below
+    "model_label_delay_seconds": "Delay from prediction to the first label, over the predictions of the look-back before the window's end (replaced at each run: use it without rate()).",
+    "model_labeled_within_label_delay_ratio": "Of the look-back's predictions at least multiple x label_delay old, the share labelled within multiple x label_delay.",
+    "evaljobs_label_delay_seconds": "The job's configured label_delay (how long it waits for labels).",
     "model_segment_folded_values": "Values of a segment column beyond max_segment_values, summed into segment_value=\"(other)\".",
 }
 
@@ -283,6 +287,26 @@ def segment_families(result: VersionResult) -> list[Metric]:
 
 
 VERSION_EXTENSIONS.append(segment_families)
+
+
+# ---- label delay (issue 12) --------------------------------------------------------------------
+def label_delay_families_of(delay: LabelDelay) -> list[Metric]:
+    """The label-delay histogram, the shares within k x label_delay and the configured delay."""
+    families: list[Metric | None] = [
+        histogram_family("model_label_delay_seconds", delay.histogram),
+        _labelled_gauge("model_labeled_within_label_delay_ratio", ["multiple"],
+                        (([str(k)], share) for k, _, _ in delay.within if (share := delay.share(k)) is not None)),
+        _gauge("evaljobs_label_delay_seconds", delay.configured_seconds),
+    ]
+    return [f for f in families if f is not None and f.samples]
+
+
+def label_delay_families(result: VersionResult) -> list[Metric]:
+    """A version's label-delay families (nothing when none was measured)."""
+    return label_delay_families_of(result.label_delay) if result.label_delay is not None else []
+
+
+VERSION_EXTENSIONS.append(label_delay_families)
 
 def health_families(job: JobResult, success_timestamp: float) -> list[Metric]:
     """Job-health gauges pushed into every group of the job, so staleness is alertable per group."""

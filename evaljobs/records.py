@@ -120,6 +120,32 @@ class SegmentFold:
 
 
 @dataclass(frozen=True)
+class LabelDelay:
+    """How late one version's labels arrive, over the look-back population (evaljobs/quality/label_delay.py).
+
+    ``within`` holds ``(k, due, labelled)``: the predictions at least k x label_delay old, and
+    how many of those had a label within k x label_delay.
+    """
+
+    configured_seconds: float
+    predictions: int
+    histogram: Histogram
+    within: tuple[tuple[int, int, int], ...]
+
+    def share(self, multiple: int) -> float | None:
+        """Share of the predictions at least ``multiple`` x label_delay old labelled within that."""
+        for k, due, labelled in self.within:
+            if k == multiple:
+                return labelled / due if due else None
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label_delay_seconds": self.configured_seconds, "predictions": self.predictions,
+                "delays": self.histogram.to_dict(),
+                "labeled_within": {str(k): self.share(k) for k, _, _ in self.within}}
+
+
+@dataclass(frozen=True)
 class Problem:
     """Something that kept part of a job from being evaluated; the rest still ran."""
 
@@ -156,6 +182,8 @@ class VersionResult:
     # a job's segments (evaljobs/quality/segments.py): per segment value, and what was folded
     segments: tuple[SegmentSlice, ...] = ()
     segment_folds: tuple[SegmentFold, ...] = ()
+    # how late its labels arrive (evaljobs/quality/label_delay.py)
+    label_delay: LabelDelay | None = None
 
     @property
     def grouping_key(self) -> dict[str, str]:
@@ -206,6 +234,8 @@ class VersionResult:
         if self.segments or self.segment_folds:
             out["segments"] = [s.to_dict() for s in self.segments]
             out["segment_folds"] = [f.to_dict() for f in self.segment_folds]
+        if self.label_delay:
+            out["label_delay"] = self.label_delay.to_dict()
         return out
 
 

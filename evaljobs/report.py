@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
+from evaljobs.config import Job
+from evaljobs.quality.label_delay import DEFAULT_TARGET, Suggestion, format_duration, lookback
 from evaljobs.records import JobResult
+from evaljobs.windows import Window
 
 
 def _pct(value: float | None) -> str:
@@ -116,6 +119,29 @@ def segment_section(jobs: Iterable[JobResult]) -> list[str]:
         out += ["", f"segments of {job.job}" + (f" ({folded})" if folded else "")]
         out += _fixed_width(header, rows, {3, 4, 5, 6, 7})
     return out
+
+
+def explain_section(job: Job, window: Window, suggestions: Sequence[Suggestion]) -> str:
+    """``run --explain``: what the window covers, and per version how late labels arrive and
+    which label_delay would catch the target share of them."""
+    start = window.end - lookback(window, job.label_delay)
+    target = suggestions[0].target if suggestions else DEFAULT_TARGET
+    lines = [
+        "",
+        f"window of {job.name}: predictions made {window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC "
+        f"(window {format_duration(job.window)}, ending label_delay {format_duration(job.label_delay)} before "
+        f"{window.evaluated_at:%Y-%m-%d %H:%M}), labels that arrived before {window.labels_as_of:%Y-%m-%d %H:%M}",
+        f"label delay of {job.name}: predictions made {start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC; "
+        f"the suggested label_delay catches {target:.0%} of their labels that arrived",
+    ]
+    rows = [(f"{job.model}/{s.model_version}", f"{s.predictions:,}", f"{s.labeled:,}",
+             _pct(s.share(s.within_configured, of_labeled=True)),
+             format_duration(s.suggested) if s.suggested else "-",
+             _pct(s.share(s.within_suggested, of_labeled=True)), _pct(s.share(s.within_suggested, of_labeled=False)))
+            for s in suggestions]
+    header = ("version", "preds", "labelled", "within label_delay", "suggested", "catches", "of preds")
+    lines += _fixed_width(header, rows, {1, 2, 3, 4, 5, 6}) if rows else ["(no predictions in the look-back)"]
+    return "\n".join(lines)
 
 
 def _signed(value: float | None) -> str:

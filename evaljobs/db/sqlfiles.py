@@ -51,6 +51,10 @@ INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
     # Segments: the cardinality guard's CTEs and the result (sql/segment_aggregates.sql and its overrides).
     "segment_value_ranks": ("fragments/segment_value_ranks", {}),
     "segment_output": ("fragments/segment_output", {}),
+    # Label delay: each prediction's first label arrival (a CTE), and instants as epoch seconds.
+    "label_delay_rows": ("fragments/label_delay_rows", {}),
+    "labeled_epoch": ("fragments/epoch_seconds", {"moment": "labeled_at"}),
+    "predicted_epoch": ("fragments/epoch_seconds", {"moment": "predicted_at"}),
 }
 
 

@@ -20,6 +20,7 @@ from evaljobs.db.source import JobSource
 from evaljobs.drift.evaluate import evaluate_drift
 from evaljobs.quality.estimation import evaluate_estimate
 from evaljobs.quality.latency import latency_histograms
+from evaljobs.quality.label_delay import label_delays
 from evaljobs.quality.segments import evaluate_segments
 from evaljobs.quality.tasks import TASKS
 from evaljobs.records import JobResult, VersionResult
@@ -46,6 +47,10 @@ def evaluate_job(
         latency, latency_problems = latency_histograms(source, window)
         versions = [replace(v, latency=latency.get(v.model_version)) for v in versions]
         problems.extend(latency_problems)
+    if versions:
+        delays, delay_problems = label_delays(source, window)
+        versions = [replace(v, label_delay=delays.get(v.model_version)) for v in versions]
+        problems.extend(delay_problems)
     if job.segments and versions:
         segments, folds = evaluate_segments(source, window)
         versions = [replace(v, segments=segments.get(v.model_version, ()), segment_folds=folds) for v in versions]

@@ -171,6 +171,11 @@ def test_rules_and_dashboard_against_a_live_prometheus(prometheus, pushgateway, 
             (by_model, {m: weighted(m, "mae") for m in regression_models}),
         "model:model_root_mean_squared_error:mean":
             (by_model, {m: math.sqrt(weighted(m, "mse")) for m in regression_models}),
+        "model_version:model_label_delay_seconds:p90":
+            (by_version, {k: histogram_quantile(0.9, v["label_delay"]["delays"]["buckets"]) for k, v in versions.items()}),
+        "model_version:model_label_delay_caught:ratio":
+            (by_version, {k: v["label_delay"]["labeled_within"]["1"] / v["label_delay"]["labeled_within"]["4"]
+                          for k, v in versions.items() if v["label_delay"]["labeled_within"]["4"]}),
         "model:model_estimated_accuracy:ratio":
             (by_model, {m: expected_correct[m] / n for m, n in estimated_predictions.items()}),
     }

@@ -1,0 +1,137 @@
+"""Label delay: how late labels really arrive, per version, so that ``label_delay`` can be chosen.
+
+``label_delay`` silently shapes every number evaljobs reports: too short, and coverage is low
+and biased toward the predictions whose labels come fast; too long, and alerts come late. Each
+run therefore measures, over a **look-back population** -- the job's predictions made in
+``[window end - lookback, window end)`` with ``lookback = max(4 x window, 4 x label_delay)``
+-- the delay from each prediction to the first of its labels that had arrived by the
+evaluation time (``sql/label_delays.sql``, one statement):
+
+- ``model_label_delay_seconds``: the delays as a histogram (buckets from a minute to four weeks);
+- ``model_labeled_within_label_delay_ratio{multiple="1"|"2"|"4"}``: of the predictions at least
+  k x label_delay old, the share labelled within k x label_delay. ``multiple="4"`` approximates
+  what eventually arrives, so ``1`` / ``4`` is the share of arriving labels the configured
+  ``label_delay`` catches (the ``ModelLabelsLate`` alert fires below 0.9).
+
+``evaljobs run --explain`` adds the suggestion (:func:`suggest_label_delays`): the smallest
+delay that covers a target share (default 90%) of the population's labelled predictions, from
+the exact quantile of the observed delays (``sql/label_delay_suggestion.sql``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from evaljobs.db.source import JobSource
+from evaljobs.quality.latency import bucket_columns
+from evaljobs.records import Histogram, LabelDelay, Problem
+from evaljobs.windows import Window
+
+#: Bucket bounds of model_label_delay_seconds: 1, 5, 15, 30 min, 1, 2, 4, 8, 12 h, 1, 2, 4 d, 1, 2, 4 weeks.
+DELAY_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 43200.0,
+                 86400.0, 172800.0, 345600.0, 604800.0, 1209600.0, 2419200.0)
+#: The multiples of label_delay whose label share is published.
+MULTIPLES = (1, 2, 4)
+#: The look-back is this many windows (or this many label delays, if longer).
+LOOKBACK = 4
+#: The default share of arriving labels a suggested label_delay must catch.
+DEFAULT_TARGET = 0.9
+
+
+def lookback(window: Window, label_delay: timedelta) -> timedelta:
+    """How far before the window's end the label-delay population starts."""
+    return max(LOOKBACK * window.length, LOOKBACK * label_delay)
+
+
+def _within_columns() -> str:
+    return ",\n    ".join(
+        f"COUNT(CASE WHEN predicted_at < :due_{k} THEN 1 END) AS due_{k},\n    "
+        f"COUNT(CASE WHEN predicted_at < :due_{k} AND delay_seconds <= :delay_{k} THEN 1 END) AS within_{k}"
+        for k in MULTIPLES)
+
+
+def _params(source: JobSource, window: Window) -> dict[str, Any]:
+    job = source.job
+    return source.window_params(window) | {
+        "lookback_start": source.bind_time(window.end - lookback(window, job.label_delay)),
+    }
+
+
+def label_delays(source: JobSource, window: Window) -> tuple[dict[str, LabelDelay], list[Problem]]:
+    """Per version, the delays of its labels over the look-back population (see the module docstring)."""
+    job = source.job
+    delay = job.label_delay
+    params = _params(source, window) | {f"le_{i}": bound for i, bound in enumerate(DELAY_BUCKETS)}
+    for k in MULTIPLES:
+        params[f"due_{k}"] = source.bind_time(window.labels_as_of - k * delay)
+        params[f"delay_{k}"] = (k * delay).total_seconds()
+    slots = {"bucket_counts": bucket_columns(len(DELAY_BUCKETS), "delay_seconds"), "within_counts": _within_columns()}
+    out: dict[str, LabelDelay] = {}
+    problems: list[Problem] = []
+    for row in source.query("label_delays", params, slots):
+        mapping = row._mapping
+        labeled = int(row.labeled)
+        if row.min_delay is not None and float(row.min_delay) < 0:
+            early = int(mapping["le_0"])  # not exact: the count at or below the first bound
+            problems.append(Problem(
+                f"job {job.name!r} version {row.model_version!r}",
+                f"some labels arrived before their prediction (the earliest {-float(row.min_delay):.0f}s before; "
+                f"{early} label(s) within the first delay bucket): check the clocks that write predicted_at "
+                "and labeled_at; they count as delay 0 or less in model_label_delay_seconds"))
+        out[row.model_version] = LabelDelay(
+            configured_seconds=delay.total_seconds(),
+            predictions=int(row.predictions),
+            histogram=Histogram(DELAY_BUCKETS, tuple(int(mapping[f"le_{i}"]) for i in range(len(DELAY_BUCKETS))),
+                                labeled, float(row.delay_sum or 0.0)),
+            within=tuple((k, int(mapping[f"due_{k}"]), int(mapping[f"within_{k}"])) for k in MULTIPLES),
+        )
+    return out, problems
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A label_delay for one version that catches ``target`` of the labels that arrive."""
+
+    model_version: str
+    predictions: int
+    labeled: int
+    suggested_seconds: float | None
+    within_suggested: int
+    within_configured: int
+    target: float
+
+    @property
+    def suggested(self) -> timedelta | None:
+        """The suggestion rounded up to a whole minute (what a config would say)."""
+        if self.suggested_seconds is None:
+            return None
+        return timedelta(minutes=max(1, math.ceil(self.suggested_seconds / 60 - 1e-9)))
+
+    def share(self, count: int, of_labeled: bool) -> float | None:
+        total = self.labeled if of_labeled else self.predictions
+        return count / total if total else None
+
+
+def suggest_label_delays(source: JobSource, window: Window, target: float = DEFAULT_TARGET) -> list[Suggestion]:
+    """Per version, the smallest delay that catches ``target`` of the look-back population's
+    labelled predictions (an exact quantile, computed in the database), with the coverage it
+    and the configured label_delay give."""
+    params = _params(source, window) | {
+        "target_ppm": round(target * 1_000_000),
+        "label_delay_seconds": source.job.label_delay.total_seconds(),
+    }
+    return [Suggestion(row.model_version, int(row.predictions), int(row.labeled),
+                       None if row.suggested_seconds is None else float(row.suggested_seconds),
+                       int(row.within_suggested), int(row.within_configured), target)
+            for row in sorted(source.query("label_delay_suggestion", params), key=lambda r: r.model_version)]
+
+
+def format_duration(value: timedelta) -> str:
+    """A duration as the config writes it: 2d, 27h13m, 45m."""
+    minutes = int(value.total_seconds() // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, minutes = divmod(rest, 60)
+    return "".join(f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m")) if n) or "0m"

@@ -1,0 +1,170 @@
+"""Label delay on every engine: the histogram, the shares within k x label_delay and the
+suggested label_delay equal a plain computation on the same rows."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from evaljobs import cli, exposition
+from evaljobs.db.engine import connect
+from evaljobs.db.source import JobSource
+from evaljobs.ops.runner import evaluate_job
+from evaljobs.quality.label_delay import DELAY_BUCKETS, MULTIPLES, lookback, suggest_label_delays
+from evaljobs.windows import plan_window
+
+from tests.db.test_pipeline_db import AT, make_job
+from tests.dbdata import Label, Prediction, load
+
+LABEL_DELAY = timedelta(hours=6)
+
+
+def delay_job(**overrides):
+    return make_job("multiclass", window="6h", label_delay="6h", **overrides)
+
+
+@st.composite
+def delay_sets(draw):
+    """Predictions over the look-back, labels arriving minutes to days later (some never, some twice)."""
+    job = delay_job()
+    window = plan_window(AT, job.window, job.label_delay)
+    start = window.end - lookback(window, job.label_delay)
+    span = int((window.end - start).total_seconds())
+    predictions, labels = [], []
+    for i in range(draw(st.integers(1, 40))):
+        at = start + timedelta(seconds=draw(st.integers(0, span - 1)))
+        predictions.append(Prediction(f"p{i}", draw(st.sampled_from(["v1", "v2"])), at, "a"))
+        for _ in range(draw(st.integers(0, 2))):
+            seconds = draw(st.sampled_from([30, 60, 3600, 6 * 3600, 12 * 3600, 24 * 3600])
+                           | st.integers(0, 3 * 86400))
+            labels.append(Label(f"p{i}", "a", at + timedelta(seconds=seconds)))
+    return predictions, labels
+
+
+def expected_delays(job, predictions, labels) -> dict:
+    window = plan_window(AT, job.window, job.label_delay)
+    start = window.end - lookback(window, job.label_delay)
+    first: dict[str, float] = {}
+    for label in labels:
+        if label.labeled_at < window.labels_as_of:
+            first[label.prediction_id] = min(first.get(label.prediction_id, math.inf), label.labeled_at.timestamp())
+    out = {}
+    for version in sorted({p.model_version for p in predictions}):
+        rows = [p for p in predictions if p.model_version == version and start <= p.predicted_at < window.end]
+        if not rows:
+            continue
+        delays = {p.prediction_id: first[p.prediction_id] - p.predicted_at.timestamp() for p in rows if p.prediction_id in first}
+        within = []
+        for k in MULTIPLES:
+            due = [p for p in rows if p.predicted_at < window.labels_as_of - k * job.label_delay]
+            within.append((k, len(due), sum(1 for p in due if delays.get(p.prediction_id, math.inf) <= k * job.label_delay.total_seconds())))
+        out[version] = {"predictions": len(rows), "delays": sorted(delays.values()), "within": within}
+    return out
+
+
+def test_random_delays_equal_a_plain_computation(engine_url: str) -> None:
+    job = delay_job()
+    engine = connect(engine_url, create=True)
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(delay_sets())
+    def check(data):
+        predictions, labels = data
+        load(engine, predictions, labels)
+        source = JobSource(engine, job)
+        window = plan_window(AT, job.window, job.label_delay)
+        result = evaluate_job(source, window)
+        want = expected_delays(job, predictions, labels)
+        got = {v.model_version: v.label_delay for v in result.versions if v.label_delay}
+        # Versions with predictions in the look-back but not in the window have no record.
+        assert set(got) <= set(want)
+        for version, delay in got.items():
+            exp = want[version]
+            assert delay.predictions == exp["predictions"]
+            assert delay.histogram.count == len(exp["delays"])
+            assert list(delay.histogram.cumulative_counts) == [sum(1 for d in exp["delays"] if d <= b + 1e-6)
+                                                              for b in DELAY_BUCKETS]
+            assert delay.histogram.sum == pytest.approx(sum(exp["delays"]), abs=1e-3 * max(1, len(exp["delays"])))
+            assert list(delay.within) == exp["within"]
+            assert delay.configured_seconds == LABEL_DELAY.total_seconds()
+        for suggestion in suggest_label_delays(source, window, 0.9):
+            delays = want[suggestion.model_version]["delays"]
+            assert suggestion.labeled == len(delays)
+            if not delays:
+                assert suggestion.suggested_seconds is None
+                continue
+            quantile = float(np.quantile(delays, 0.9, method="inverted_cdf"))
+            assert suggestion.suggested_seconds == pytest.approx(quantile, abs=1e-3)
+            assert suggestion.within_suggested == sum(1 for d in delays if d <= quantile + 1e-6)
+            assert suggestion.within_suggested >= 0.9 * len(delays)
+
+    try:
+        check()
+    finally:
+        engine.dispose()
+
+
+def known_delays(url: str, job) -> None:
+    """v1: 100 predictions at the start of the look-back evaluated at AT, minute i with its
+    label after i hours (then a correction an hour later, which is not the first arrival)."""
+    window = plan_window(AT, job.window, job.label_delay)
+    start = window.end - lookback(window, job.label_delay)
+    predictions, labels = [], []
+    for i in range(1, 101):
+        at = start + timedelta(minutes=i)
+        predictions.append(Prediction(f"p{i}", "v1", at, "a"))
+        arrives = at + timedelta(hours=i)
+        labels.append(Label(f"p{i}", "a", arrives))
+        labels.append(Label(f"p{i}", "b", arrives + timedelta(hours=1)))
+    engine = connect(url, create=True)
+    load(engine, predictions, labels)
+    engine.dispose()
+
+
+def test_suggestion_is_the_exact_quantile(db_url: str) -> None:
+    # label_delay 1d: the look-back is 4 days before the window's end, so every label (after
+    # 1..100 hours) has arrived by AT; 90% of them arrive within 90 hours.
+    job = make_job("multiclass", window="6h", label_delay="1d")
+    known_delays(db_url, job)
+    engine = connect(db_url, create=True)
+    try:
+        [suggestion] = suggest_label_delays(JobSource(engine, job), plan_window(AT, job.window, job.label_delay))
+    finally:
+        engine.dispose()
+    assert (suggestion.predictions, suggestion.labeled) == (100, 100)
+    assert suggestion.suggested_seconds == 90 * 3600 and suggestion.suggested == timedelta(hours=90)
+    assert suggestion.within_suggested == 90 and suggestion.within_configured == 24
+    assert suggestion.share(suggestion.within_configured, of_labeled=True) == 0.24
+
+
+def test_explain_prints_the_suggestion(db_url: str, tmp_path, capsys) -> None:
+    job = make_job("multiclass", window="6h", label_delay="1d")
+    known_delays(db_url, job)
+    config = tmp_path / "s.yaml"
+    config.write_text(f"database: '{db_url}'\njobs:\n  - {{name: j, model: m, task: multiclass, window: 6h, "
+                      "label_delay: 1d, schedule: '0 */6 * * *'}\n")
+    assert cli.main(["run", "j", "--config", str(config), "--at", AT.isoformat(), "--dry-run", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "label delay of j" in out, out
+    [line] = [line for line in out.splitlines() if line.startswith("m/v1")]
+    assert line.split()[1:] == ["100", "100", "24.0%", "3d18h", "90.0%", "90.0%"], line
+
+
+def test_exposition_of_a_label_delay() -> None:
+    from evaljobs.records import Histogram, LabelDelay
+
+    delay = LabelDelay(configured_seconds=3600.0, predictions=10,
+                       histogram=Histogram(DELAY_BUCKETS, tuple(range(len(DELAY_BUCKETS))), 20, 1234.0),
+                       within=((1, 8, 4), (2, 5, 5), (4, 0, 0)))
+    families = {f.name: f for f in exposition.label_delay_families_of(delay)}
+    shares = {s.labels["multiple"]: s.value for s in families["model_labeled_within_label_delay_ratio"].samples}
+    assert shares == {"1": 0.5, "2": 1.0}  # nothing is 4 x label_delay old: no share
+    [configured] = families["evaljobs_label_delay_seconds"].samples
+    assert configured.value == 3600.0
+    names = {s.name for s in families["model_label_delay_seconds"].samples}
+    assert names == {"model_label_delay_seconds_bucket", "model_label_delay_seconds_count", "model_label_delay_seconds_sum"}
