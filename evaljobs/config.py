@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -449,18 +450,8 @@ class Job(_Strict):
     @field_validator("error_buckets")
     @classmethod
     def _error_buckets_increasing(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if value and math.isinf(value[-1]) and value[-1] > 0:
-            value = value[:-1]  # +Inf is always the last bucket
-        if not value:
-            raise ValueError("error_buckets needs at least one bound, e.g. [-10, -1, 0, 1, 10]")
-        if len(value) > MAX_LATENCY_BUCKETS:
-            raise ValueError(f"error_buckets has {len(value)} bounds; at most {MAX_LATENCY_BUCKETS} "
-                             "(every bound is a series per model version)")
-        if not all(math.isfinite(bound) for bound in value):
-            raise ValueError(f"error_buckets: bounds must be finite numbers, got {list(value)}")
-        if any(b <= a for a, b in zip(value, value[1:])):
-            raise ValueError(f"error_buckets must be strictly increasing, got {list(value)}")
-        return value
+        return bucket_bounds("error_buckets", value, "", "[-10, -1, 0, 1, 10]",
+                             lambda bound: math.isfinite(bound), "is not a finite number")
 
     @model_validator(mode="after")
     def _regression_settings_fit_the_task(self) -> "Job":
@@ -523,19 +514,27 @@ class Job(_Strict):
     @field_validator("latency_buckets")
     @classmethod
     def _buckets_increasing(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if value and math.isinf(value[-1]) and value[-1] > 0:
-            value = value[:-1]  # +Inf is always the last bucket; writing it out is harmless
-        if not value:
-            raise ValueError("latency_buckets needs at least one bound in seconds, e.g. [0.1, 0.5, 1]")
-        if len(value) > MAX_LATENCY_BUCKETS:
-            raise ValueError(f"latency_buckets has {len(value)} bounds; at most {MAX_LATENCY_BUCKETS} "
-                             "(every bound is a series per model version)")
-        for bound in value:
-            if not math.isfinite(bound) or bound <= 0:
-                raise ValueError(f"latency_buckets: {bound!r} is not a positive number of seconds")
-        if any(b <= a for a, b in zip(value, value[1:])):
-            raise ValueError(f"latency_buckets must be strictly increasing, got {list(value)}")
-        return value
+        return bucket_bounds("latency_buckets", value, " in seconds", "[0.1, 0.5, 1]",
+                             lambda bound: math.isfinite(bound) and bound > 0, "is not a positive number of seconds")
+
+
+def bucket_bounds(setting: str, value: tuple[float, ...], unit: str, example: str,
+                  valid: Callable[[float], bool], invalid: str) -> tuple[float, ...]:
+    """A histogram's configured upper bounds: +Inf implied (and dropped if written), at least one
+    and at most MAX_LATENCY_BUCKETS, each ``valid``, strictly increasing; else a ValueError."""
+    if value and math.isinf(value[-1]) and value[-1] > 0:
+        value = value[:-1]  # +Inf is always the last bucket; writing it out is harmless
+    if not value:
+        raise ValueError(f"{setting} needs at least one bound{unit}, e.g. {example}")
+    if len(value) > MAX_LATENCY_BUCKETS:
+        raise ValueError(f"{setting} has {len(value)} bounds; at most {MAX_LATENCY_BUCKETS} "
+                         "(every bound is a series per model version)")
+    for bound in value:
+        if not valid(bound):
+            raise ValueError(f"{setting}: {bound!r} {invalid}")
+    if any(b <= a for a, b in zip(value, value[1:])):
+        raise ValueError(f"{setting} must be strictly increasing, got {list(value)}")
+    return value
 
 
 class Pushgateway(_Strict):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis.strategies import SearchStrategy
 
 from evaljobs.db import sqlfiles
 from evaljobs.db.dialects import bind_time
@@ -68,3 +71,30 @@ def load(engine: sa.Engine, predictions: list[Prediction], labels: list[Label], 
                 [{"prediction_id": lab.prediction_id, "label": lab.label, "labeled_at": bind_time(dialect, lab.labeled_at)}
                  for lab in labels],
             )
+
+
+
+def for_each_data_set(url: str, job: Any, at: datetime, strategy: SearchStrategy,
+                      check: Callable[..., None], examples: int = 25) -> None:
+    """For hypothesis examples of ``strategy`` (``(predictions, labels)``): load them into ``url``,
+    evaluate ``job`` at ``at`` and call ``check(result, predictions, labels, source, window)``.
+    One engine serves every example."""
+    from evaljobs.db.engine import connect
+    from evaljobs.db.source import JobSource
+    from evaljobs.ops.runner import evaluate_job
+    from evaljobs.windows import plan_window
+
+    engine = connect(url, create=True)
+
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def run(data: tuple[list[Prediction], list[Label]]) -> None:
+        predictions, labels = data
+        load(engine, predictions, labels)
+        source, window = JobSource(engine, job), plan_window(at, job.window, job.label_delay)
+        check(evaluate_job(source, window), predictions, labels, source, window)
+
+    try:
+        run()
+    finally:
+        engine.dispose()

@@ -8,18 +8,16 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evaljobs import cli, exposition
 from evaljobs.db.engine import connect
 from evaljobs.db.source import JobSource
-from evaljobs.ops.runner import evaluate_job
 from evaljobs.quality.label_delay import DELAY_BUCKETS, MULTIPLES, lookback, suggest_label_delays
 from evaljobs.windows import plan_window
 
 from tests.db.test_pipeline_db import AT, make_job
-from tests.dbdata import Label, Prediction, load
+from tests.dbdata import Label, Prediction, for_each_data_set, load
 
 LABEL_DELAY = timedelta(hours=6)
 
@@ -69,16 +67,8 @@ def expected_delays(job, predictions, labels) -> dict:
 
 def test_random_delays_equal_a_plain_computation(engine_url: str) -> None:
     job = delay_job()
-    engine = connect(engine_url, create=True)
 
-    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(delay_sets())
-    def check(data):
-        predictions, labels = data
-        load(engine, predictions, labels)
-        source = JobSource(engine, job)
-        window = plan_window(AT, job.window, job.label_delay)
-        result = evaluate_job(source, window)
+    def check(result, predictions, labels, source, window) -> None:
         want = expected_delays(job, predictions, labels)
         got = {v.model_version: v.label_delay for v in result.versions if v.label_delay}
         # Versions with predictions in the look-back but not in the window have no record.
@@ -103,10 +93,7 @@ def test_random_delays_equal_a_plain_computation(engine_url: str) -> None:
             assert suggestion.within_suggested == sum(1 for d in delays if d <= quantile + 1e-6)
             assert suggestion.within_suggested >= 0.9 * len(delays)
 
-    try:
-        check()
-    finally:
-        engine.dispose()
+    for_each_data_set(engine_url, job, AT, delay_sets(), check)
 
 
 def known_delays(url: str, job) -> None:

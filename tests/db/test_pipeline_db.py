@@ -20,7 +20,7 @@ from evaljobs.db import sqlfiles
 from evaljobs.db.source import JobSource
 from evaljobs.windows import plan_window
 
-from tests.dbdata import Label, Prediction, load, reset
+from tests.dbdata import Label, Prediction, for_each_data_set, load, reset
 
 AT = datetime(2026, 1, 10, tzinfo=timezone.utc)
 ORIGIN = datetime(2026, 1, 7, 12, tzinfo=timezone.utc)
@@ -145,20 +145,8 @@ def data_sets(draw, task: str):
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
 def test_random_data_equals_sklearn(engine_url: str, task: str) -> None:
     job = make_job(task)
-    engine = connect(engine_url, create=True)
-
-    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(data_sets(task))
-    def check(data):
-        predictions, labels = data
-        load(engine, predictions, labels)
-        result = evaluate_job(JobSource(engine, job), plan_window(AT, job.window, job.label_delay))
-        assert_matches(result, expected(job, predictions, labels))
-
-    try:
-        check()
-    finally:
-        engine.dispose()
+    for_each_data_set(engine_url, job, AT, data_sets(task),
+                      lambda result, predictions, labels, *_: assert_matches(result, expected(job, predictions, labels)))
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass"])

@@ -8,20 +8,17 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 from evaljobs import exposition
 from evaljobs.config import Job
 from evaljobs.db.engine import connect
-from evaljobs.db.source import JobSource
 from evaljobs.errors import ConfigError, SourceError
-from evaljobs.ops.runner import evaluate_job
 from evaljobs.windows import plan_window
 
 from tests.db.test_pipeline_db import AT, ORIGIN, TOL, evaluate, make_job
-from tests.dbdata import Label, Prediction, load
+from tests.dbdata import Label, Prediction, for_each_data_set, load
 
 BUCKETS = [-5.0, -1.0, 0.0, 0.5, 2.0, 10.0]
 
@@ -126,20 +123,8 @@ def regression_sets(draw):
 
 def test_random_data_equals_sklearn(engine_url: str) -> None:
     job = regression_job()
-    engine = connect(engine_url, create=True)
-
-    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(regression_sets())
-    def check(data):
-        predictions, labels = data
-        load(engine, predictions, labels)
-        result = evaluate_job(JobSource(engine, job), plan_window(AT, job.window, job.label_delay))
-        assert_regression(result, expected_regression(job, predictions, labels))
-
-    try:
-        check()
-    finally:
-        engine.dispose()
+    for_each_data_set(engine_url, job, AT, regression_sets(), lambda result, predictions, labels, *_:
+                      assert_regression(result, expected_regression(job, predictions, labels)), examples=30)
 
 
 def delivery_rows(version: str, pairs: list[tuple[float, float]], start: int = 0):

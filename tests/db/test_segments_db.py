@@ -8,21 +8,18 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 from evaljobs import cli, exposition
 from evaljobs.db.engine import connect
-from evaljobs.db.source import JobSource
 from evaljobs.errors import SourceError
-from evaljobs.ops.runner import evaluate_job
 from evaljobs.quality.segments import NULL_VALUE, OTHER
 from evaljobs.windows import plan_window
 
 from tests.db.test_pipeline_db import AT, ORIGIN, TOL, evaluate, make_job
 from tests.db.test_regression_db import latest_labels
-from tests.dbdata import Label, Prediction, load
+from tests.dbdata import Label, Prediction, for_each_data_set, load
 
 SEGMENTS = ["country", "channel"]
 COUNTRIES = ["AA", "BB", "CC", "DD", None]
@@ -94,20 +91,8 @@ def check_segments(result, job, predictions: list[Prediction], labels: list[Labe
 @pytest.mark.parametrize("task", ["multiclass", "regression"])
 def test_random_segments_equal_sklearn(engine_url: str, task: str) -> None:
     job = make_job(task, segments=SEGMENTS, max_segment_values=2)
-    engine = connect(engine_url, create=True)
-
-    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(segmented_sets(task))
-    def check(data):
-        predictions, labels = data
-        load(engine, predictions, labels)
-        result = evaluate_job(JobSource(engine, job), plan_window(AT, job.window, job.label_delay))
-        check_segments(result, job, predictions, labels)
-
-    try:
-        check()
-    finally:
-        engine.dispose()
+    for_each_data_set(engine_url, job, AT, segmented_sets(task), lambda result, predictions, labels, *_:
+                      check_segments(result, job, predictions, labels), examples=20)
 
 
 def demo_rows() -> tuple[list[Prediction], list[Label]]:
