@@ -93,7 +93,11 @@ def welch_interval(mean_a: float, variance_a: float, n_a: int, mean_b: float, va
     error = math.sqrt(share_a + share_b)
     if error == 0:
         return difference, difference
-    freedom = (share_a + share_b) ** 2 / (share_a ** 2 / (n_a - 1) + share_b ** 2 / (n_b - 1))
+    # Welch-Satterthwaite degrees of freedom, with the shares scaled to their largest so that
+    # tiny variances do not underflow to 0 / 0.
+    scale = max(share_a, share_b)
+    a, b = share_a / scale, share_b / scale
+    freedom = (a + b) ** 2 / (a * a / (n_a - 1) + b * b / (n_b - 1))
     half = float(student_t.ppf(0.5 + confidence / 2, freedom)) * error
     return difference - half, difference + half
 

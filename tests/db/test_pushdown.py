@@ -49,8 +49,9 @@ def test_result_rows_do_not_grow_with_the_table(postgres_url: str) -> None:
     large = rows_returned_by_evaluation(postgres_url, 20_000)
     assert len(small) == len(large)
     # The core statement: confusion cells (2 versions x 2 x 2), 2 rank sums, 2 totals, 1 orphan
-    # count; then the latency histogram (sql/latency_histogram.sql): one row per version.
-    assert sum(large) == sum(small) == 13 + 2, (small, large)
+    # count; then the latency histogram (sql/latency_histogram.sql) and the label delays
+    # (sql/label_delays.sql): one row per version each.
+    assert sum(large) == sum(small) == 13 + 2 + 2, (small, large)
 
 
 def test_evaljobs_never_imports_pandas() -> None:
