@@ -4,7 +4,8 @@ Each finding is ``ok``, ``warn`` (runs, but slower or with a caveat) or ``error`
 and names its fix. Checked: the tables and columns the job maps, the timestamp columns' types,
 the indexes a window scan and the label join use (with the ``CREATE INDEX`` statements), whether
 labels are declared unique per prediction (and, when not, whether any prediction has several),
-PostgreSQL's ``work_mem``, and that the Pushgateway answers.
+PostgreSQL's ``work_mem``, how late labels arrive against ``label_delay`` (with a suggested one,
+see :mod:`evaljobs.quality.label_delay`), and that the Pushgateway answers.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def diagnose(config: Config, job: Job) -> list[Finding]:
         findings += _indexes(inspector, source)
         findings += _labels(conn, source)
         findings += _settings(conn, source)
+    findings += _label_delay(source)
     engine.dispose()
     return findings + _pushgateway(config)
 
@@ -150,6 +152,36 @@ def _settings(conn: sa.Connection, source: JobSource) -> list[Finding]:
     work_mem = conn.execute(sa.text("SHOW work_mem")).scalar_one()
     return [Finding("ok", "work_mem", f"{work_mem} on the server; drift queries set 64MB for their own "
                                       "transaction (hash instead of sort), the window join does not need more")]
+
+
+def _label_delay(source: JobSource) -> list[Finding]:
+    """Per version, whether label_delay catches 90% of the labels that arrive, and which would."""
+    from datetime import datetime, timezone
+
+    from evaljobs.quality.label_delay import DEFAULT_TARGET, format_duration, suggest_label_delays
+    from evaljobs.windows import latest_fire_time, plan_window
+
+    job = source.job
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    window = plan_window(latest_fire_time(job.schedule, now) or now, job.window, job.label_delay)
+    out = []
+    for s in suggest_label_delays(source, window):
+        subject = f"label_delay ({s.model_version})"
+        caught = s.share(s.within_configured, of_labeled=True)
+        if s.suggested is None or caught is None:
+            out.append(Finding("warn", subject, f"no labels arrived for the {s.predictions:,} predictions of the "
+                                                "look-back before the latest window's end",
+                               "check the label feed, or raise label_delay"))
+            continue
+        message = (f"{format_duration(job.label_delay)} catches {caught:.1%} of the {s.labeled:,} labels that "
+                   f"arrived; {format_duration(s.suggested)} would catch "
+                   f"{s.share(s.within_suggested, of_labeled=True):.1%}")
+        if caught >= DEFAULT_TARGET:
+            out.append(Finding("ok", subject, message))
+        else:
+            out.append(Finding("warn", subject, message, f"set label_delay: {format_duration(s.suggested)} "
+                                                         "(evaljobs run --explain shows the look-back)"))
+    return out
 
 
 def _pushgateway(config: Config) -> list[Finding]:

@@ -4,6 +4,7 @@ suggested label_delay equal a plain computation on the same rows."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from datetime import timedelta
 
 import numpy as np
@@ -96,10 +97,10 @@ def test_random_delays_equal_a_plain_computation(engine_url: str) -> None:
     for_each_data_set(engine_url, job, AT, delay_sets(), check)
 
 
-def known_delays(url: str, job) -> None:
-    """v1: 100 predictions at the start of the look-back evaluated at AT, minute i with its
+def known_delays(url: str, job, at=AT) -> None:
+    """v1: 100 predictions at the start of the look-back evaluated at ``at``, minute i with its
     label after i hours (then a correction an hour later, which is not the first arrival)."""
-    window = plan_window(AT, job.window, job.label_delay)
+    window = plan_window(at, job.window, job.label_delay)
     start = window.end - lookback(window, job.label_delay)
     predictions, labels = [], []
     for i in range(1, 101):
@@ -155,3 +156,20 @@ def test_exposition_of_a_label_delay() -> None:
     assert configured.value == 3600.0
     names = {s.name for s in families["model_label_delay_seconds"].samples}
     assert names == {"model_label_delay_seconds_bucket", "model_label_delay_seconds_count", "model_label_delay_seconds_sum"}
+
+
+def test_doctor_suggests_a_label_delay(db_url: str, tmp_path: Path, capsys) -> None:
+    from datetime import datetime, timezone
+
+    from evaljobs.windows import latest_fire_time
+
+    job = make_job("multiclass", window="6h", label_delay="1d", schedule="0 */6 * * *")
+    fire = latest_fire_time(job.schedule, datetime.now(timezone.utc).replace(microsecond=0))
+    known_delays(db_url, job, fire)
+    config = tmp_path / "s.yaml"
+    config.write_text(f"database: '{db_url}'\njobs:\n  - {{name: j, model: m, task: multiclass, window: 6h, "
+                      "label_delay: 1d, schedule: '0 */6 * * *'}\n")
+    cli.main(["doctor", "j", "--config", str(config)])
+    [line] = [line for line in capsys.readouterr().out.splitlines() if "label_delay (v1)" in line]
+    assert line.startswith("warn") and "1d catches 24.0% of the 100 labels" in line, line
+    assert "fix: set label_delay: 3d18h" in line
