@@ -61,7 +61,8 @@ def diagnose(config: Config, job: Job) -> list[Finding]:
         findings += _indexes(inspector, source)
         findings += _labels(conn, source)
         findings += _settings(conn, source)
-    findings += _label_delay(source)
+    if not any(f.level == "error" for f in findings):  # e.g. text timestamps: no delay to measure
+        findings += _label_delay(source)
     engine.dispose()
     return findings + _pushgateway(config)
 
@@ -165,7 +166,11 @@ def _label_delay(source: JobSource) -> list[Finding]:
     now = datetime.now(timezone.utc).replace(microsecond=0)
     window = plan_window(latest_fire_time(job.schedule, now) or now, job.window, job.label_delay)
     out = []
-    for s in suggest_label_delays(source, window):
+    try:
+        suggestions = suggest_label_delays(source, window)
+    except EvaljobsError as exc:
+        return [Finding("warn", "label_delay", f"how late labels arrive could not be measured ({exc.message})")]
+    for s in suggestions:
         subject = f"label_delay ({s.model_version})"
         caught = s.share(s.within_configured, of_labeled=True)
         if s.suggested is None or caught is None:
