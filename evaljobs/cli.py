@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -19,11 +21,14 @@ from datetime import datetime, timedelta, timezone
 from evaljobs import report
 from evaljobs.config import Config, Job, load_config
 from evaljobs.errors import (
+    EXIT_BUSY,
     EXIT_FAILED,
     EXIT_OK,
     EXIT_PARTIAL,
     ConfigError,
     EvaljobsError,
+    Interrupted,
+    one_line,
     redact,
 )
 from evaljobs.ops.runs import JobRuns, open_store, run_once
@@ -188,11 +193,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         _explain(config, report.results, args.explain_coverage)
     for note in report.notes:
         print(f"evaljobs: note: {note}", file=sys.stderr)
+    for busy in report.busy:
+        print(f"evaljobs: note: {busy}; nothing evaluated, exit code {EXIT_BUSY}: try again later", file=sys.stderr)
     for failure in report.failures + report.push_errors:
         print(f"evaljobs: error: {failure}", file=sys.stderr)
     for result in report.results:
         for problem in result.problems:
-            print(f"evaljobs: warning: {problem}", file=sys.stderr)
+            print(f"evaljobs: warning: {one_line(redact(str(problem)))}", file=sys.stderr)
     return report.exit_code
 
 
@@ -337,21 +344,48 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return EXIT_OK if report.passed else EXIT_FAILED
 
 
+class RedactingFormatter(logging.Formatter):
+    """Log lines with credentials hidden (see :func:`evaljobs.errors.redact`), whatever logs them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+#: Signals that stop a command, and the exit code of each (128 + the signal's number).
+STOP_SIGNALS = {signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGINT: 128 + signal.SIGINT}
+
+
+def _raise_interrupted(signum: int, _frame: object) -> None:
+    # Cron, systemd and Kubernetes stop with SIGTERM: as an exception, it runs the same
+    # clean-up as Ctrl-C (the run's claim is released) instead of killing the process outright.
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, signal.SIG_DFL)  # a second signal stops at once
+    raise Interrupted(signal.Signals(signum).name, STOP_SIGNALS[signal.Signals(signum)])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``evaljobs`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[handler],
     )
     started = time.monotonic()
+    # The scheduler handles its own stop signals (a graceful stop that lets a run finish).
+    own_handlers = args.command != "schedule" and threading.current_thread() is threading.main_thread()
+    previous = {stop: signal.signal(stop, _raise_interrupted) for stop in STOP_SIGNALS} if own_handlers else {}
     try:
         code = COMMANDS[args.command](args)
     except EvaljobsError as exc:
         if args.debug:
             traceback.print_exc()
         print(f"evaljobs: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Interrupted as exc:
+        print(f"evaljobs: terminated by {exc.signal_name}" + "".join(f"; {n}" for n in exc.notes), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("evaljobs: interrupted", file=sys.stderr)
@@ -362,6 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"evaljobs: internal error: {type(exc).__name__}: {redact(str(exc)).splitlines()[0] if str(exc) else ''}"
               " (rerun with --debug for the traceback, and please report it)", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        for stop, before in previous.items():
+            signal.signal(stop, before)
     log.debug("%s took %.2fs", args.command, time.monotonic() - started)
     return code
 

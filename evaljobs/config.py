@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -40,8 +41,20 @@ MAX_SEGMENTS = 10
 #: Signed-error buckets (prediction - label) of regression jobs, in the label's unit: symmetric,
 #: finer near 0. Set error_buckets in the job for labels of another scale.
 DEFAULT_ERROR_BUCKETS = (-100.0, -50.0, -20.0, -10.0, -5.0, -2.0, -1.0, 0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+#: The longest duration in a config (window, label delay, expiry...): a century.
+MAX_SPAN = timedelta(days=100 * 365)
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+def _bounded_span(value: timedelta) -> timedelta:
+    # Windows, delays and expiries are added to and subtracted from real times: a span of
+    # millennia would overflow the datetimes (year 1 to 9999), and nothing real is that long.
+    if value > MAX_SPAN:
+        from evaljobs.durations import format_duration
+
+        raise ValueError(f"duration {format_duration(value)} is longer than {MAX_SPAN.days // 365} years")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_bounded_span)]
 
 _JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")
 _ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")

@@ -22,14 +22,20 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     if isinstance(text, (int, float)):
         if text < 0:
             raise ValueError(f"invalid duration {text!r}: must not be negative")
-        return timedelta(seconds=text)
+        try:
+            return timedelta(seconds=text)
+        except (OverflowError, ValueError):
+            raise ValueError(f"invalid duration {text!r}: not a number of seconds a timedelta can hold") from None
     compact = str(text).strip().replace(" ", "")
     if compact == "0":
         return timedelta(0)
     if not _WHOLE.match(compact):
         raise ValueError(f"invalid duration {text!r} (use e.g. 30m, 1h, 7d, 1h30m)")
     seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(compact))
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"invalid duration {text!r}: too long (at most {timedelta.max.days} days)") from None
 
 
 def format_duration(delta: timedelta) -> str:

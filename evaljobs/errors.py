@@ -13,6 +13,23 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
+#: sysexits.h's EX_TEMPFAIL: nothing was evaluated because another live run holds the window;
+#: the run should be retried later. Not 0, so that a scheduler that only sees the exit code
+#: (cron, a Kubernetes CronJob) does not take a run that did nothing for a success.
+EXIT_BUSY = 75
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal (SIGTERM, SIGINT) turned into an exception, so that ``finally`` blocks
+    and claim releases run on the way out. A KeyboardInterrupt, so that no ``except Exception``
+    swallows it and the PostgreSQL driver cancels the running query instead of leaving it to
+    run on in the server. ``notes`` collects what was cleaned up, for the one line the CLI prints."""
+
+    def __init__(self, signal_name: str, exit_code: int):
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+        self.exit_code = exit_code
+        self.notes: list[str] = []
 
 
 class EvaljobsError(Exception):
@@ -27,7 +44,7 @@ class EvaljobsError(Exception):
 
     def __str__(self) -> str:
         text = self.message if not self.hint else f"{self.message}; {self.hint}"
-        return redact(text.replace("\n", " "))
+        return redact(one_line(text))
 
 
 class ConfigError(EvaljobsError):
@@ -44,11 +61,21 @@ class SinkError(EvaljobsError):
     """Results could not be delivered (Pushgateway down, file not writable)."""
 
 
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@")
+#: ``user:secret@`` anywhere in a word, whatever comes before it: a mistyped URL
+#: (``postgresql//u:pw@h``, ``http:/u:pw@h``) or a password with ``/`` or ``@`` in it must not
+#: depend on a URL parser to be hidden. The secret runs to the LAST ``@`` of the word, so an
+#: unescaped ``@`` in a password hides all of it; it never crosses whitespace or a quote.
+_USER_SECRET = re.compile(r"(?P<user>(?:[A-Za-z][A-Za-z0-9+.\-]*://)?[^\s:/@'\"]*):(?P<secret>[^\s'\"]*)@")
 _KEYWORD_PASSWORD = re.compile(r"(?i)(password\s*[=:]\s*)('[^']*'|\"[^\"]*\"|[^\s,;]+)")
 
 
 def redact(text: str) -> str:
-    """Hide credentials in URLs (``scheme://user:secret@``) and ``password=...`` pairs."""
-    text = _URL_PASSWORD.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:***@", text)
+    """Hide credentials (``user:secret@`` in any word, well-formed URL or not) and ``password=...`` pairs."""
+    text = _USER_SECRET.sub(lambda m: f"{m.group('user')}:***@", text)
     return _KEYWORD_PASSWORD.sub(lambda m: f"{m.group(1)}***", text)
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: line breaks and other control characters as escapes (``\\n``), so a
+    class label or driver message never splits a message that log parsers read line by line."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)

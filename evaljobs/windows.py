@@ -146,9 +146,25 @@ def cron_trigger(schedule: str) -> BaseTrigger:
         return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=day_of_week,
                            timezone=timezone.utc)
 
+    # A day of month that no listed month has (30 2, 31 4) never fires: alone it is a schedule
+    # that never runs, and in an OR it would make APScheduler search for years at every lookup.
+    days_occur = day == "*" or _day_occurs(trigger(day, "*"))
     if day != "*" and day_of_week != "*":
-        return OrTrigger([trigger(day, "*"), trigger("*", weekdays)])
+        return OrTrigger([trigger(day, "*"), trigger("*", weekdays)]) if days_occur else trigger("*", weekdays)
+    if not days_occur:
+        raise ValueError(f"it never fires: no month of {month!r} has day {day!r}")
     return trigger(day, weekdays)
+
+
+def _day_occurs(trigger: BaseTrigger) -> bool:
+    """Whether the day-of-month and month fields of ``trigger`` match some date (leap years too)."""
+    fields = {f.name: f for f in trigger.fields}  # type: ignore[attr-defined]
+    moment = datetime(2024, 1, 1)  # a leap year: 29 February counts
+    while moment.year == 2024:
+        if all(fields[name].get_next_value(moment) == fields[name].get_value(moment) for name in ("month", "day")):
+            return True
+        moment += timedelta(days=1)
+    return False
 
 
 def fire_times(schedule: str, start: datetime, end: datetime) -> Iterator[datetime]:

@@ -7,6 +7,7 @@ multi-line exception never reaches the user and a password never appears in a me
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,17 +21,24 @@ from evaljobs.db.dialects import dialect_of
 from evaljobs.errors import ConfigError, SourceError, redact
 
 
-def connect(url: str, create: bool = False) -> Engine:
+#: The config setting each engine came from (``database``, ``results.database``), for hints.
+_SETTINGS: "weakref.WeakKeyDictionary[Engine, str]" = weakref.WeakKeyDictionary()
+
+
+def connect(url: str, create: bool = False, setting: str = "database") -> Engine:
     """An engine for ``url`` that evaluates in UTC; fails early with a one-line SourceError.
 
     A SQLite file that does not exist is an error (SQLite would silently create an empty
-    one) unless ``create`` is true, as for ``init-db`` and ``demo-data``.
+    one) unless ``create`` is true, as for ``init-db`` and ``demo-data``. ``setting`` is the
+    config key the URL came from, which connection errors name.
     """
     try:
         parsed = sa.engine.make_url(url)
-    except ArgumentError:
-        raise ConfigError(f"database URL {redact(url)!r} is not a valid SQLAlchemy URL",
-                          "use e.g. sqlite:///evaljobs.db or postgresql+psycopg://user@host/db") from None
+        parsed.port  # noqa: B018 - a port such as '99x' raises here, not deep in the driver
+    except (ArgumentError, ValueError):
+        raise ConfigError(f"{setting} URL {redact(url)!r} is not a valid SQLAlchemy URL (check its scheme, "
+                          "host and port)",
+                          "use e.g. sqlite:///evaljobs.db or postgresql+psycopg://user@host:5432/db") from None
     if parsed.host and "@" in parsed.host:
         # The URL was split at the password's own '@': the rest of it would be taken for the
         # host name and printed in every connection error.
@@ -39,7 +47,7 @@ def connect(url: str, create: bool = False) -> Engine:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
             and not parsed.database.startswith("file:") and not create and not os.path.exists(parsed.database):
         raise SourceError(f"SQLite database file {parsed.database!r} does not exist",
-                          "check 'database:' in the config (relative paths start in the current directory), "
+                          f"check '{setting}:' in the config (relative paths start in the current directory), "
                           "or create it with evaljobs init-db")
     spec = dialect_of(parsed.get_backend_name())
     connect_args: dict[str, Any] = spec.connect_args(parsed) if spec.connect_args else {}
@@ -56,6 +64,7 @@ def connect(url: str, create: bool = False) -> Engine:
         sa.event.listen(engine, "connect", spec.on_connect)
     if spec.connect_statements:
         sa.event.listen(engine, "connect", _run_on_connect(spec.connect_statements))
+    _SETTINGS[engine] = setting
     return engine
 
 
@@ -84,7 +93,7 @@ def connection(engine: Engine, purpose: str) -> Iterator[Connection]:
     except SQLAlchemyError as exc:
         raise SourceError(
             f"cannot connect to database {describe_engine(engine)}: {first_line(getattr(exc, 'orig', exc), dialect)}",
-            "check 'database:' in the config and that the server is running",
+            f"check '{_SETTINGS.get(engine, 'database')}:' in the config and that the server is running",
         ) from None
     try:
         with conn:

@@ -75,6 +75,10 @@ class JobSource:
     job: Job
     _identifiers: dict[str, str] | None = field(default=None, repr=False)
     available_optional: frozenset[str] = frozenset()
+    #: Optional numeric columns (score, latency_seconds) that may hold text: the column type is
+    #: not a number, or the engine does not enforce it (SQLite). They are read with the
+    #: dialect's number_or_null, and their non-numbers counted (:meth:`non_numeric_values`).
+    text_capable: frozenset[str] = frozenset()
     schema_checked: bool = False
     #: The labels table declares one row per prediction id (see :meth:`_labels_unique`).
     labels_unique: bool = False
@@ -87,7 +91,8 @@ class JobSource:
         names the job, the table, the column and the setting to change.
         """
         columns = self.job.columns
-        found_predictions = self._columns_of(self.job.tables.predictions)
+        prediction_layout = self._layout_of(self.job.tables.predictions)
+        found_predictions = set(prediction_layout)
         found_labels = self._columns_of(self.job.tables.labels)
         available = set()
         for key in _PREDICTION_COLUMNS + _OPTIONAL_PREDICTION_COLUMNS:
@@ -110,6 +115,9 @@ class JobSource:
                     "fix the name in segments, or add the column to the predictions table")
         self.available_optional = frozenset(available & set(_OPTIONAL_PREDICTION_COLUMNS))
         self.labels_unique = self._labels_unique()
+        self.text_capable = frozenset(
+            key for key in self.available_optional
+            if self.spec.text_in_numeric_columns or not prediction_layout[getattr(columns, key).lower()][1])
         self._identifiers = None
         if self.spec.timestamps_as_text:
             self._check_text_timestamps()
@@ -167,8 +175,12 @@ class JobSource:
 
     def _columns_of(self, table: str) -> set[str]:
         """Column names (lower-cased) of a table or view; a SourceError when it cannot be read."""
+        return set(self._layout_of(table))
+
+    def _layout_of(self, table: str) -> dict[str, tuple[str, bool | None]]:
+        """:meth:`layout`, with a SourceError when the table cannot be read."""
         try:
-            return set(self.layout(table))
+            return self.layout(table)
         except UnreadableTable as exc:
             raise SourceError(
                 f"job {self.job.name!r}: cannot read table or view {table!r} in {describe_engine(self.engine)} "
@@ -190,7 +202,8 @@ class JobSource:
                 declared: dict[str, str] = {}
                 if self.spec.timestamps_as_text:  # SQLite: the declared types say what a column holds
                     schema, _, name = table.rpartition(".")
-                    pragma = f"PRAGMA {self.quote(schema) + '.' if schema else ''}table_info({self.quote(name)})"
+                    plain = self.engine.dialect.identifier_preparer.quote  # exec_driver_sql: no text() escapes
+                    pragma = f"PRAGMA {plain(schema) + '.' if schema else ''}table_info({plain(name)})"
                     declared = {row[1].lower(): row[2] or "" for row in conn.exec_driver_sql(pragma)}
             except DBAPIError as exc:
                 conn.rollback()
@@ -219,9 +232,9 @@ class JobSource:
         return dialect_of(self.dialect)
 
     def quote(self, name: str) -> str:
-        """A table (optionally ``schema.table``) or column name, quoted for this dialect."""
-        preparer = self.engine.dialect.identifier_preparer
-        return ".".join(preparer.quote(part) for part in name.split("."))
+        """A table (optionally ``schema.table``) or column name, quoted for this dialect and for
+        :func:`sqlalchemy.text`, which every query goes through (see :func:`quote_for_text`)."""
+        return quote_for_text(self.engine, name)
 
     def identifiers(self) -> dict[str, str]:
         """Slot values for the SQL templates: quoted names and column expressions."""
@@ -236,10 +249,13 @@ class JobSource:
                 ids["latest_label_rank"] = sqlfiles.render("fragments/latest_label_unique", ids,
                                                            dialect=self.dialect)
             for key in _OPTIONAL_PREDICTION_COLUMNS:
-                if key in self.available_optional:
-                    ids[f"{key}_expr"] = f"CAST(p.{self.quote(getattr(cols, key))} AS {self.spec.float_type})"
+                column = f"p.{self.quote(getattr(cols, key))}" if key in self.available_optional else None
+                if column is None:
+                    ids[f"{key}_expr"] = ids[f"{key}_raw"] = f"CAST(NULL AS {self.spec.float_type})"
+                elif key in self.text_capable:
+                    ids[f"{key}_expr"], ids[f"{key}_raw"] = self.spec.number_sql(column), column
                 else:
-                    ids[f"{key}_expr"] = f"CAST(NULL AS {self.spec.float_type})"
+                    ids[f"{key}_expr"] = ids[f"{key}_raw"] = f"CAST({column} AS {self.spec.float_type})"
             self._identifiers = ids
         return self._identifiers
 
@@ -261,6 +277,20 @@ class JobSource:
             return list(conn.execute(statement, params))
 
     # ---- the aggregates -----------------------------------------------------------------
+    def non_numeric_values(self, window: Window) -> dict[str, tuple[int, str | None]]:
+        """``column key -> (count, an example)`` of score and latency values in the window that
+        are not numbers (text such as 'n/a'); they are read as NULL, i.e. left out. Asked only
+        of columns that can hold text (:attr:`text_capable`)."""
+        if not self.text_capable:
+            return {}
+        [row] = self.query("non_numeric_values", self.window_params(window))
+        out = {}
+        for key in sorted(self.text_capable):
+            count = int(getattr(row, f"{key}_count") or 0)
+            if count:
+                out[key] = (count, getattr(row, f"{key}_example"))
+        return out
+
     def window_aggregates(self, window: Window, with_ranks: bool) -> "WindowAggregates":
         """Confusion cells, rank sums (if ``with_ranks``), cumulative totals and orphan labels
         of one window, from the single statement ``sql/window_aggregates.sql``."""
@@ -306,6 +336,23 @@ class WindowAggregates:
     ranks: dict[str, RankCounts] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
     orphan_labels: int = 0
+
+
+def quote_for_text(engine: Engine, name: str) -> str:
+    """``name`` (``schema.table`` or a column) quoted for ``engine``, ready for :func:`sqlalchemy.text`.
+
+    Legal names may hold what ``text()`` reads as syntax: ``sc :ore`` would be a bind parameter
+    ``:ore`` (escaped here as ``\\:``), and a ``%`` that the dialect's quoting already doubled
+    for a pyformat driver would be doubled again when ``text()`` compiles (undone here).
+    """
+    preparer = engine.dialect.identifier_preparer
+    parts = []
+    for part in name.split("."):
+        quoted = preparer.quote(part)
+        if getattr(preparer, "_double_percents", False):
+            quoted = quoted.replace("%%", "%")
+        parts.append(quoted.replace(":", "\\:"))
+    return ".".join(parts)
 
 
 def optional_float(value: Any) -> float | None:

@@ -23,7 +23,7 @@ from evaljobs.quality.latency import latency_histograms
 from evaljobs.quality.label_delay import label_delays
 from evaljobs.quality.segments import evaluate_segments
 from evaljobs.quality.tasks import TASKS
-from evaljobs.records import JobResult, VersionResult
+from evaljobs.records import JobResult, Problem, VersionResult
 from evaljobs.windows import Window, plan_window, schedule_interval
 
 
@@ -43,6 +43,11 @@ def evaluate_job(
     source.ensure_schema()
     quality = TASKS[job.task].evaluate(source, window)
     versions, problems = quality.versions, list(quality.problems)
+    for key, (count, example) in source.non_numeric_values(window).items():
+        column = getattr(job.columns, key)
+        problems.append(Problem(f"job {job.name!r}", (
+            f"column {column!r} holds {count} {key} value(s) that are not numbers (e.g. {example!r}) in the "
+            f"window; they were left out as if missing")))
     if "latency_seconds" in source.available_optional and versions:
         latency, latency_problems = latency_histograms(source, window)
         versions = [replace(v, latency=latency.get(v.model_version)) for v in versions]

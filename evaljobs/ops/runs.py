@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from evaljobs.config import Config, Job
-from evaljobs.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, ConfigError, EvaljobsError, SinkError
+from evaljobs.errors import (EXIT_BUSY, EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, ConfigError, EvaljobsError, Interrupted,
+                             SinkError)
 from evaljobs.ops.runner import evaluate_job
 from evaljobs.records import JobResult
 from evaljobs.ops.runner import Runner
 from evaljobs.sinks.pushgateway import PushgatewaySink
-from evaljobs.ops.store import Claim, Holder, PushReport, ResultsStore, job_status
+from evaljobs.ops.store import Claim, ClaimLost, Holder, PushReport, ResultsStore, job_status
 from evaljobs.db.dialects import dialect_of
 from evaljobs.db.engine import connect, describe_engine
 from evaljobs.windows import Window, iso, latest_fire_time, span
@@ -49,6 +50,8 @@ class RunOutcome:
     result: JobResult | None = None
     error: str | None = None
     seconds: float = 0.0
+    #: Something the run did that its caller should say (a dead process's claim taken over).
+    note: str | None = None
 
     def describe(self) -> str:
         what = f"job {self.job} window {describe_window(self.window)} (at {iso(self.window.evaluated_at)})"
@@ -88,26 +91,52 @@ class JobRuns:
         claimed = self.store.claim(job.name, job.model, window, origin, self.clock(), replace)
         if isinstance(claimed, Holder):
             return RunOutcome(job.name, window, "skipped", error=claimed.describe())
+        note = None
+        if claimed.took_over:
+            note = (f"took over the claim of job {job.name} window {describe_window(window)} from "
+                    f"{claimed.took_over}, whose process is gone")
+            log.info("%s", note)
         started_at, started = self.clock(), time.monotonic()
         with self._lock:
             self._active[threading.get_ident()] = claimed
         try:
             try:
                 result = evaluate_job(self.runner.source(job), window)
+                finished_at = self.clock()
+                self.store.finish(claimed, result, success_timestamp=(success_at or finished_at).timestamp(),
+                                  finished_at=finished_at,
+                                  push=push and self.sink is not None)
+            except ClaimLost:
+                raise  # the window is another process's now: nothing of ours to record
             except EvaljobsError as exc:
-                self.store.fail(claimed, str(exc), started_at, self.clock())
+                # The error that stopped the run is what the user sees; recording it is best effort
+                # (the database may be what failed), and a claim left behind is taken over by the
+                # next run on this host, or after results.claim_expiry elsewhere.
+                unrecorded = self._settle(claimed, lambda: self.store.fail(claimed, str(exc), started_at, self.clock()))
+                if unrecorded:
+                    raise type(exc)(exc.message, "; ".join(filter(None, [exc.hint, unrecorded]))) from None
                 raise
-            except BaseException:
-                self.store.release(claimed)
+            except BaseException as exc:
+                unreleased = self._settle(claimed, lambda: self.store.release(claimed))
+                if isinstance(exc, Interrupted):
+                    exc.notes.append(unreleased or "the window's claim was released")
                 raise
-            finished_at = self.clock()
-            self.store.finish(claimed, result, success_timestamp=(success_at or finished_at).timestamp(),
-                              finished_at=finished_at,
-                              push=push and self.sink is not None)
         finally:
             with self._lock:
                 self._active.pop(threading.get_ident(), None)
-        return RunOutcome(job.name, window, job_status(result), result=result, seconds=time.monotonic() - started)
+        return RunOutcome(job.name, window, job_status(result), result=result, seconds=time.monotonic() - started,
+                          note=note)
+
+    @staticmethod
+    def _settle(claim: Claim, write: Callable[[], None]) -> str | None:
+        """Run a claim's closing write; None when it worked, else one line saying what is left."""
+        try:
+            write()
+        except EvaljobsError as exc:
+            log.debug("could not close the claim %s: %s", claim.token, exc)
+            return (f"its claim {claim.token} could not be released ({exc.message}); the next run on this host "
+                    "takes it over, on another host after results.claim_expiry")
+        return None
 
     def push_pending(self, job: Job) -> PushReport | None:
         """Push the job's pending results (newest per group); None without a Pushgateway.
@@ -153,7 +182,7 @@ def open_store(config: Config, runner: Runner) -> ResultsStore:
         engine = runner.engine
     else:
         # The store makes its own tables on first use, so a new SQLite file is fine here.
-        engine = connect(settings.database, create=True)
+        engine = connect(settings.database, create=True, setting="results.database")
     spec = dialect_of(engine.dialect.name)
     if not spec.results_store:
         raise ConfigError(
@@ -188,8 +217,10 @@ class RunReport:
     """What one ``run`` of some jobs did: the results, and what was skipped or failed."""
 
     results: list[JobResult] = field(default_factory=list)
-    #: Windows skipped because another run holds or finished them (one line each).
+    #: What the user should know but is no failure (one line each).
     notes: list[str] = field(default_factory=list)
+    #: Windows skipped because another live run holds them (one line each): exit code 75.
+    busy: list[str] = field(default_factory=list)
     #: Jobs whose evaluation failed (one line each).
     failures: list[str] = field(default_factory=list)
     #: Pushes that failed; the results stay pending in the store for the next run.
@@ -197,9 +228,11 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        """0 success, 1 a job or a push failed, 3 partial (see :mod:`evaljobs.errors`)."""
+        """0 success, 1 a job or a push failed, 75 a window was busy, 3 partial (see :mod:`evaljobs.errors`)."""
         if self.failures or self.push_errors:
             return EXIT_FAILED
+        if self.busy:
+            return EXIT_BUSY
         if any(r.partial for r in self.results):
             return EXIT_PARTIAL
         return EXIT_OK
@@ -224,6 +257,11 @@ def run_once(
     there is only one job or the failure is a configuration error: then it is raised.
     """
     now = now or utc_now().replace(microsecond=0)
+    if at is not None and at > now:
+        # No label of a future window has arrived, and once stored and pushed, a future window
+        # would make every real one look older (README, Failure behaviour).
+        raise ConfigError(f"--at {iso(at)} is in the future (it is {iso(now)})",
+                          "give a time up to now, or leave --at out to evaluate the latest scheduled window")
     report = RunReport()
     with Runner(config) as runner:
         runs = None if dry_run else JobRuns(runner, open_store(config, runner), sink)
@@ -237,8 +275,10 @@ def run_once(
                     push_or_log(runs, job, level=logging.DEBUG)
                 outcome = runs.evaluate(job, runner.window(job, job_at(job, at, now)), origin="run",
                                         replace=True, push=True)
+                if outcome.note:
+                    report.notes.append(outcome.note)
                 if outcome.result is None:
-                    report.notes.append(outcome.describe())
+                    report.busy.append(outcome.describe())
                 else:
                     report.results.append(_logged(outcome.result))
             except EvaljobsError as exc:

@@ -74,6 +74,8 @@ class Claim:
     token: str
     fresh: bool  # the window had no row before this claim
     claimed_at: datetime
+    #: The claim of a process on this host that is gone, which this claim replaced.
+    took_over: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,28 @@ class PushReport:
 def claim_token() -> str:
     """``host:pid:random`` -- unique per claim, and says which process holds a window."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def dead_local_claim(token: str | None) -> bool:
+    """Whether ``token`` (see :func:`claim_token`) is held by a process of this host that is gone.
+
+    A run killed with SIGKILL, or whose database connection dropped before it could record its
+    failure, leaves its claim behind; on the same host its process can be asked for, so a retry
+    need not wait ``claim_expiry``. A claim from another host (or an unreadable one) is never
+    taken for dead here. Hosts are told apart by name: containers that share a host name but
+    not a PID namespace must keep ``claim_expiry`` as their only way out (README, Failure behaviour).
+    """
+    host, _, rest = (token or "").partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, under another user
+        return False
+    return False
 
 
 def _iso(moment: datetime | None) -> str:
@@ -242,9 +266,10 @@ class ResultsStore:
         takeover = self._key(job, window) | {
             "claimed_by": token, "now": self._t(now),
             "stale_before": self._t(now - self.claim_expiry), "replace": 1 if replace else 0,
+            "dead_claim": None,
         }
         holder = None
-        for _attempt in range(3):  # the row may vanish between the two statements (a released claim)
+        for _attempt in range(4):  # the row may vanish between the two statements (a released claim)
             with self._transaction("claiming a window") as conn:
                 if conn.execute(self._statement("claim"), params).rowcount == 1:
                     return Claim(job, model, window, origin, token, fresh=True, claimed_at=now)
@@ -252,7 +277,11 @@ class ResultsStore:
                 taken = conn.execute(self._statement("take_over_claim"), takeover).rowcount
                 holder = conn.execute(self._statement("claim_holder"), self._key(job, window)).one_or_none()
             if taken == 1:
-                return Claim(job, model, window, origin, token, fresh=holder.status == "running", claimed_at=now)
+                return Claim(job, model, window, origin, token, fresh=holder.status == "running", claimed_at=now,
+                             took_over=takeover["dead_claim"])
+            if holder is not None and takeover["dead_claim"] is None and dead_local_claim(holder.claimed_by):
+                takeover["dead_claim"] = holder.claimed_by  # and claim again, matching exactly that claim
+                continue
             if holder is not None:
                 break
         if holder is None:
@@ -317,7 +346,17 @@ class ResultsStore:
                 "result": json.dumps(version.to_dict(), sort_keys=True),
                 "exposition": exposition_text(version_families[version.model_version]),
             })
+        job_row["keep_push"] = 0 if push else 1
         with self._transaction("writing a result") as conn:
+            kept: dict[str, Any] = {}
+            if not push:  # a backfill: the gateway's view of this window stays as it was (finish_job.sql)
+                kept = {r.model_version: r for r in conn.execute(self._statement("window_push_states"),
+                                                                 self._key(claim.job, window))}
+            for row in version_rows:
+                old = kept.get(row["model_version"])
+                row.update(push_status=old.push_status if old else row["push_status"],
+                           push_attempts=old.push_attempts if old else 0,
+                           pushed_at=old.pushed_at if old else None, push_error=old.push_error if old else None)
             if conn.execute(self._statement("finish_job"), job_row).rowcount != 1:
                 raise ClaimLost(f"job {claim.job!r} window {_iso(window.start)}..{_iso(window.end)}: the claim "
                                 "expired and another process took the window over; this run's result was discarded",
@@ -362,7 +401,7 @@ class ResultsStore:
         report = PushReport()
         with self._push_lock(job):
             with self._transaction("reading pending pushes") as conn:
-                rows = list(conn.execute(self._statement("pending_pushes"), {"job": job}))
+                rows = list(conn.execute(self._statement("pending_pushes"), {"job": job, "now": self._t(now)}))
             for index, row in enumerate(rows):
                 window_start, window_end = _as_datetime(row.window_start), _as_datetime(row.window_end)
                 mark = {"job": job, "row_kind": row.row_kind, "model_version": row.model_version,

@@ -13,7 +13,7 @@ import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from prometheus_client.core import Metric
 from prometheus_client.exposition import (
@@ -28,6 +28,10 @@ from evaljobs.errors import SinkError, redact
 from evaljobs.records import JobResult
 
 
+def _decoded(part: str | None) -> str | None:
+    return None if part is None else unquote(part)
+
+
 @dataclass
 class PushgatewaySink:
     """Pushes every group of a job run; raises SinkError (one line, no credentials) on failure."""
@@ -40,8 +44,10 @@ class PushgatewaySink:
     @classmethod
     def from_config(cls, config: Pushgateway) -> "PushgatewaySink":
         parts = urlsplit(config.url)
-        username = config.username if config.username is not None else parts.username
-        password = config.password if config.password is not None else parts.password
+        # Credentials in the URL are percent-encoded (an '@' in a password is %40); the header
+        # carries them decoded, as every HTTP client does.
+        username = config.username if config.username is not None else _decoded(parts.username)
+        password = config.password if config.password is not None else _decoded(parts.password)
         # Credentials travel in the Authorization header, never in the URL we print or request.
         netloc = parts.hostname or ""
         if parts.port:
@@ -83,10 +89,24 @@ class PushgatewaySink:
             body = exc.read().decode("utf-8", "replace").strip().splitlines()
             detail = f"HTTP {exc.code}" + (f": {body[0]}" if body else "")
             raise SinkError(f"Pushgateway {self.url} refused the push of job {job!r}: {detail}",
-                            "check the gateway's log; a metric of another type under the same name is refused") from None
+                            refusal_hint(exc.code)) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise SinkError(
                 f"cannot reach Pushgateway {self.url} for job {job!r}: {redact(str(reason))}",
                 "check pushgateway.url and that the gateway is running, or use --dry-run",
             ) from None
+
+
+def refusal_hint(status: int) -> str:
+    """What to do about a gateway's HTTP error ``status``."""
+    if status in (401, 403):
+        return ("check pushgateway.username and pushgateway.password (or the user:password in pushgateway.url) "
+                "against the gateway's web config")
+    if status in (404, 405):
+        return "check pushgateway.url: it names the gateway itself (e.g. http://pushgateway:9091), not a path in it"
+    if status == 400:
+        return "check the gateway's log; a metric of another type under the same name is refused"
+    if status >= 500:
+        return "the gateway failed; check the gateway's log (the result stays stored and is pushed at the next run)"
+    return "check the gateway's log"

@@ -79,7 +79,7 @@ def job_row(store, window=None):
 def test_tables_are_created_on_first_use_and_migrations_are_recorded(store, engine) -> None:
     assert migrations()[0] == (1, "001_results")
     assert "evaljobs_results" not in sa.inspect(engine).get_table_names()
-    assert store.migrate() == ["001_results"]
+    assert store.migrate() == [name for _, name in migrations()]  # 001_results, 002_text_keys, ...
     assert store.migrate() == []  # idempotent
     assert store.schema_versions() == [v for v, _ in migrations()]
     columns = {c["name"] for c in sa.inspect(engine).get_columns("evaljobs_results")}
@@ -106,7 +106,7 @@ def test_concurrent_first_use_migrates_once(db_url) -> None:
     for engine in engines:
         engine.dispose()
     assert not errors, errors
-    assert sorted(applied, key=len) == [[], [], [], ["001_results"]]
+    assert sorted(applied, key=len) == [[], [], [], [name for _, name in migrations()]]
 
 
 # ---- claims -------------------------------------------------------------------------------------
@@ -260,9 +260,10 @@ def test_an_older_window_is_never_pushed_over_a_newer_one(store, engine, pushgat
     later = T + timedelta(days=1)
     load(engine, [Prediction("e", "v1", later, "x"), Prediction("f", "v2", later, "y")], [], fresh=False)
     run_once(store, engine, at=AT + timedelta(days=1))
-    store.push_pending(JOB.name, pusher(pushgateway.url), AT)
+    now = AT + timedelta(days=1)  # a window evaluated in the future supersedes nothing (issue 11, A)
+    store.push_pending(JOB.name, pusher(pushgateway.url), now)
     run_once(store, engine, at=AT)  # a re-run of an older window, e.g. evaljobs run --at
-    report = store.push_pending(JOB.name, pusher(pushgateway.url), AT)
+    report = store.push_pending(JOB.name, pusher(pushgateway.url), now)
     assert report.pushed == [] and report.superseded == 3
 
 

@@ -50,6 +50,6 @@ def test_run_skips_a_window_another_process_is_evaluating(capsys, tmp_path, load
     engine.dispose()
     code = cli.main(["run", "j", "--config", str(config), "--at", AT.isoformat()])
     err = capsys.readouterr().err
-    assert code == 0
+    assert code == 75  # issue 11: a run that did nothing because of another's claim is not a success
     assert "evaljobs: note: skipped job j window 2026-01-08T00:00:00Z..2026-01-09T00:00:00Z" in err
     assert f"being evaluated by {held.token}" in err

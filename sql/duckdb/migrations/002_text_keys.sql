@@ -1,0 +1,1 @@
+-- DuckDB does not enforce VARCHAR lengths: nothing to change (see sql/migrations/002_text_keys.sql).

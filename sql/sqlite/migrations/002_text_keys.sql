@@ -1,0 +1,1 @@
+-- SQLite does not enforce VARCHAR lengths: nothing to change (see sql/migrations/002_text_keys.sql).
