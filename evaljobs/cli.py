@@ -35,6 +35,7 @@ from evaljobs.ops.runs import JobRuns, open_store, run_once
 from evaljobs.records import JobResult
 from evaljobs.ops.runner import Runner
 from evaljobs.sinks import textfile
+from evaljobs.sinks.files import check_directory
 from evaljobs.sinks.pushgateway import PushgatewaySink
 from evaljobs.windows import iso, parse_timestamp
 
@@ -175,6 +176,8 @@ def _jobs(config: Config, args: argparse.Namespace) -> list[Job]:
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     jobs = _jobs(config, args)
+    if args.textfile:
+        check_directory(args.textfile, "--textfile")
     sink = PushgatewaySink.from_config(config.pushgateway) if config.pushgateway else None
     if sink is None and not args.dry_run and not args.textfile:
         raise ConfigError("no Pushgateway configured",
@@ -297,6 +300,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     job = config.job(args.job)
+    if args.openmetrics:
+        check_directory(args.openmetrics, "--openmetrics")
     now = now_utc()  # labels as of now: a backfill uses every label known today
     fires = plan_backfill(job, args.start, args.end, labels_as_of=now)
     with Runner(config) as runner:

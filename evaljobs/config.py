@@ -554,9 +554,25 @@ class Pushgateway(_Strict):
     """Where results are pushed. Credentials may also sit in the URL (``http://user:pass@host``)."""
 
     url: str
-    timeout_seconds: float = Field(10.0, gt=0)
+    #: One deadline for each whole push (connect, send, full reply), not per socket read.
+    timeout_seconds: float = Field(10.0, gt=0, le=3600)
     username: str | None = None
     password: str | None = None
+    #: TLS like Prometheus's tls_config: a private CA, a client certificate, or (tests) no check.
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure_skip_verify: bool = False
+
+    @model_validator(mode="after")
+    def _tls_files_exist(self) -> "Pushgateway":
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not os.path.isfile(path):
+                raise ValueError(f"{name} {path!r} is not a file")
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file needs cert_file (the client certificate it belongs to)")
+        return self
 
     @field_validator("url")
     @classmethod
@@ -570,12 +586,30 @@ class Pushgateway(_Strict):
         return value.rstrip("/")
 
 
+class Timeouts(_Strict):
+    """How long evaljobs waits for a database, so that a server that accepts connections and
+    never answers, or a lock that is never released, fails a run instead of hanging it.
+    Applied per engine (:mod:`evaljobs.db.dialects`); ``statement`` should stay below
+    ``results.claim_expiry``, so that a hung run fails before its claim is taken over."""
+
+    connect: Duration = timedelta(seconds=10)
+    statement: Duration = timedelta(minutes=30)
+
+    @field_validator("connect", "statement")
+    @classmethod
+    def _positive(cls, value: timedelta, info: Any) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError(f"timeouts.{info.field_name} must be at least 1s (e.g. 10s, 30m)")
+        return value
+
+
 class Config(_Strict):
     """The whole schedule file."""
 
     database: str = DEFAULT_DATABASE_URL
     pushgateway: Pushgateway | None = None
     jobs: list[Job]
+    timeouts: Timeouts = Field(default_factory=Timeouts)
     results: ResultsSettings = Field(default_factory=ResultsSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
@@ -597,6 +631,12 @@ class Config(_Strict):
         if not jobs:
             raise ValueError("no jobs: add at least one entry under jobs:")
         return jobs
+
+    def waits(self) -> "Waits":
+        """``timeouts:`` as the engines take them (:class:`evaljobs.db.dialects.Waits`)."""
+        from evaljobs.db.dialects import Waits
+
+        return Waits(connect=self.timeouts.connect.total_seconds(), statement=self.timeouts.statement.total_seconds())
 
     def job(self, name: str) -> Job:
         """The job called ``name``; a ConfigError lists the known names otherwise."""

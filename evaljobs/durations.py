@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
@@ -22,6 +23,9 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     if isinstance(text, (int, float)):
         if text < 0:
             raise ValueError(f"invalid duration {text!r}: must not be negative")
+        if not math.isfinite(text) or text != int(text):
+            # 'window: 1.5' means 1.5 of something, but of what? Never silently 1.5 seconds.
+            raise ValueError(f"invalid duration {text!r}: give a unit (e.g. 90m, 36h) instead of a fraction")
         try:
             return timedelta(seconds=text)
         except (OverflowError, ValueError):

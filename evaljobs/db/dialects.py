@@ -101,6 +101,27 @@ def _postgres_utc(url: URL) -> dict[str, Any]:
     return {"options": f"{given} -c timezone=UTC" if given else "-c timezone=UTC"}
 
 
+@dataclass(frozen=True)
+class Waits:
+    """Bounds on database waits, in seconds (``timeouts:`` in the config)."""
+
+    connect: float = 10.0
+    statement: float = 1800.0
+
+
+def _postgres_waits(url: URL, waits: Waits, args: dict[str, Any]) -> dict[str, Any]:
+    # libpq's connect_timeout (whole seconds, at least 2); statement_timeout as a startup option,
+    # which also bounds lock waits inside a statement and survives the pool's rollbacks.
+    options = args.get("options") or ""
+    options = f"{options} -c statement_timeout={int(waits.statement * 1000)}".strip()
+    return {**args, "connect_timeout": max(2, math.ceil(waits.connect)), "options": options}
+
+
+def _sqlite_waits(url: URL, waits: Waits, args: dict[str, Any]) -> dict[str, Any]:
+    # SQLite's busy timeout: how long a statement waits for another process's write lock.
+    return {**args, "timeout": waits.connect}
+
+
 def _sqlite_math(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     # SQLite has LN only when built with math functions; provide it when it is missing.
     try:
@@ -148,6 +169,12 @@ class Dialect:
     timestamps_as_text: bool = False
     #: Driver arguments for every connection, from the URL (PostgreSQL's time zone option).
     connect_args: Callable[[URL], dict[str, Any]] | None = None
+    #: Driver arguments bounding connects and statements (:class:`Waits`), added to connect_args;
+    #: None: the engine has no such settings, and waits are as long as its driver's.
+    wait_args: Callable[[URL, Waits, dict[str, Any]], dict[str, Any]] | None = None
+    #: Whether a statement that runs longer than ``Waits.statement`` is interrupted from the
+    #: client (SQLite's progress handler), for engines whose server has no statement timeout.
+    interrupt_slow_statements: bool = False
     #: Called with each new DBAPI connection (SQLite's missing LN).
     on_connect: Callable[[Any, Any], None] | None = None
     #: Statements run on every new connection (the evaluation's time zone).
@@ -215,6 +242,8 @@ DIALECTS: dict[str, Dialect] = {
         on_connect=_sqlite_math,
         numeric_type_code=lambda _code: None,  # sqlite3 gives no types: the declared ones are read
         text_in_numeric_columns=True,
+        wait_args=_sqlite_waits,
+        interrupt_slow_statements=True,
         # CAST('n/a' AS REAL) is a silent 0 on SQLite: only numbers, and text that spells one.
         number_or_null=("CASE WHEN typeof({column}) IN ('integer', 'real') THEN CAST({column} AS REAL) "
                         "WHEN typeof({column}) = 'text' AND trim({column}) <> '' "
@@ -232,6 +261,7 @@ DIALECTS: dict[str, Dialect] = {
         # instead of hashing them (5.4 s against 2.9 s at 1M rows; the exact query's sort
         # spills less too). 64 MB per sort or hash node, for that transaction only.
         connect_args=_postgres_utc,
+        wait_args=_postgres_waits,
         # A text column's value is cast only when it spells a number; a plain CAST would fail
         # the whole query on the first 'n/a'.
         number_or_null=("CASE WHEN CAST({column} AS TEXT) ~ '^\\s*[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?\\s*$' "

@@ -7,6 +7,7 @@ multi-line exception never reaches the user and a password never appears in a me
 from __future__ import annotations
 
 import os
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from evaljobs.db import sqlfiles
-from evaljobs.db.dialects import dialect_of
+from evaljobs.db.dialects import Waits, dialect_of
 from evaljobs.errors import ConfigError, SourceError, redact
 
 
@@ -25,13 +26,15 @@ from evaljobs.errors import ConfigError, SourceError, redact
 _SETTINGS: "weakref.WeakKeyDictionary[Engine, str]" = weakref.WeakKeyDictionary()
 
 
-def connect(url: str, create: bool = False, setting: str = "database") -> Engine:
+def connect(url: str, create: bool = False, setting: str = "database", waits: Waits | None = None) -> Engine:
     """An engine for ``url`` that evaluates in UTC; fails early with a one-line SourceError.
 
     A SQLite file that does not exist is an error (SQLite would silently create an empty
     one) unless ``create`` is true, as for ``init-db`` and ``demo-data``. ``setting`` is the
-    config key the URL came from, which connection errors name.
+    config key the URL came from, which connection errors name. ``waits`` bounds connects
+    and statements (``timeouts:``; defaults when None), as the engine's dialect entry says.
     """
+    waits = waits or Waits()
     try:
         parsed = sa.engine.make_url(url)
         parsed.port  # noqa: B018 - a port such as '99x' raises here, not deep in the driver
@@ -51,6 +54,8 @@ def connect(url: str, create: bool = False, setting: str = "database") -> Engine
                           "or create it with evaljobs init-db")
     spec = dialect_of(parsed.get_backend_name())
     connect_args: dict[str, Any] = spec.connect_args(parsed) if spec.connect_args else {}
+    if spec.wait_args is not None:
+        connect_args = spec.wait_args(parsed, waits, connect_args)
     try:
         engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
     except NoSuchModuleError:
@@ -64,8 +69,31 @@ def connect(url: str, create: bool = False, setting: str = "database") -> Engine
         sa.event.listen(engine, "connect", spec.on_connect)
     if spec.connect_statements:
         sa.event.listen(engine, "connect", _run_on_connect(spec.connect_statements))
+    if spec.interrupt_slow_statements:
+        _interrupt_after(engine, waits.statement)
     _SETTINGS[engine] = setting
     return engine
+
+
+def _interrupt_after(engine: Engine, seconds: float) -> None:
+    """Interrupt a statement that runs longer than ``seconds`` (SQLite: a progress handler that
+    the library calls every few thousand virtual-machine steps; returning 1 aborts the statement
+    with "interrupted"). The clock starts when SQLAlchemy executes the statement."""
+
+    @sa.event.listens_for(engine, "connect")
+    def install(dbapi_connection: Any, record: Any) -> None:
+        def check() -> int:
+            started = record.info.get("evaljobs_statement_started")
+            return 1 if started is not None and time.monotonic() - started > seconds else 0
+        dbapi_connection.set_progress_handler(check, 10_000)
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def start(conn: Connection, *_args: Any) -> None:
+        conn.connection.info["evaljobs_statement_started"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "after_cursor_execute")
+    def stop(conn: Connection, *_args: Any) -> None:
+        conn.connection.info.pop("evaljobs_statement_started", None)
 
 
 def _run_on_connect(statements: tuple[str, ...]) -> Any:
@@ -93,15 +121,28 @@ def connection(engine: Engine, purpose: str) -> Iterator[Connection]:
     except SQLAlchemyError as exc:
         raise SourceError(
             f"cannot connect to database {describe_engine(engine)}: {first_line(getattr(exc, 'orig', exc), dialect)}",
-            f"check '{_SETTINGS.get(engine, 'database')}:' in the config and that the server is running",
+            _wait_hint(str(getattr(exc, 'orig', exc)), connecting=True)
+            or f"check '{_SETTINGS.get(engine, 'database')}:' in the config and that the server is running",
         ) from None
     try:
         with conn:
             yield conn
     except DBAPIError as exc:
-        raise SourceError(f"{purpose} failed on {describe_engine(engine)}: {first_line(exc.orig, dialect)}") from None
+        reason = first_line(exc.orig, dialect)
+        raise SourceError(f"{purpose} failed on {describe_engine(engine)}: {reason}", _wait_hint(reason)) from None
     except SQLAlchemyError as exc:
         raise SourceError(f"{purpose} failed on {describe_engine(engine)}: {first_line(exc)}") from None
+
+
+def _wait_hint(reason: str, connecting: bool = False) -> str | None:
+    """The setting to look at when a driver gave up waiting (see ``timeouts:``)."""
+    text = reason.lower()
+    if connecting and "timeout" in text:
+        return "the server did not answer within timeouts.connect; check that it is up, or raise timeouts.connect"
+    if "statement timeout" in text or "interrupted" in text:
+        return ("the statement ran longer than timeouts.statement (a lock held elsewhere, or a slow query); "
+                "raise timeouts.statement, or see README, Failure behaviour")
+    return None
 
 
 def first_line(error: BaseException, dialect: str = "") -> str:

@@ -107,7 +107,7 @@ class Runner:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = connect(self.config.database)
+            self._engine = connect(self.config.database, waits=self.config.waits())
         return self._engine
 
     def source(self, job: Job) -> JobSource:

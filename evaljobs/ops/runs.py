@@ -182,7 +182,7 @@ def open_store(config: Config, runner: Runner) -> ResultsStore:
         engine = runner.engine
     else:
         # The store makes its own tables on first use, so a new SQLite file is fine here.
-        engine = connect(settings.database, create=True, setting="results.database")
+        engine = connect(settings.database, create=True, setting="results.database", waits=config.waits())
     spec = dialect_of(engine.dialect.name)
     if not spec.results_store:
         raise ConfigError(

@@ -204,10 +204,25 @@ class ResultsStore:
 
     # ---- schema -----------------------------------------------------------------------------
     def ensure_schema(self) -> None:
-        """Create or upgrade the tables once per store (see :meth:`migrate`)."""
+        """Create or upgrade the tables once per store (see :meth:`migrate`).
+
+        When every migration is already applied nothing else runs -- no ``CREATE TABLE IF NOT
+        EXISTS`` -- so a role that may only read and write the existing tables can use the store.
+        """
         if not self._migrated:
-            self.migrate()
+            if not self._up_to_date():
+                self.migrate()
             self._migrated = True
+
+    def _up_to_date(self) -> bool:
+        """Whether every migration of ``sql/migrations/`` is recorded (False also when the
+        version table does not exist yet)."""
+        try:
+            with self.engine.connect() as conn:
+                done = {int(row.version) for row in conn.execute(self._statement("applied_migrations"))}
+        except sa.exc.DBAPIError:
+            return False  # no table yet, or unreadable: migrate() says what is wrong
+        return {version for version, _ in migrations()} <= done
 
     def migrate(self, now: datetime | None = None) -> list[str]:
         """Apply the migrations of ``sql/migrations/`` not yet recorded; returns their names.

@@ -6,7 +6,19 @@ import os
 import tempfile
 from pathlib import Path
 
-from evaljobs.errors import SinkError
+from evaljobs.errors import ConfigError, SinkError
+
+
+def check_directory(path: str | os.PathLike[str], option: str) -> None:
+    """Refuse an output path whose directory does not exist (rc 2, before any work is done).
+
+    A missing directory is most often a typo; creating it would write the metrics where no
+    collector looks, and the run would still say it succeeded.
+    """
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise ConfigError(f"{option} {str(path)!r}: directory {str(parent)!r} does not exist",
+                          "create it first, or fix the path (evaljobs does not create directories)")
 
 
 def write_atomically(path: str | os.PathLike[str], data: bytes, what: str, option: str) -> Path:
@@ -17,7 +29,8 @@ def write_atomically(path: str | os.PathLike[str], data: bytes, what: str, optio
     """
     target = Path(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.parent.is_dir():  # see check_directory: never created here
+            raise FileNotFoundError(2, f"directory {str(target.parent)!r} does not exist")
         fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -8,6 +8,12 @@ are sent in prometheus_client's base64 form.
 
 from __future__ import annotations
 
+import base64
+import http.client
+import io
+import socket
+import ssl
+import threading
 import time
 import urllib.error
 from collections.abc import Callable
@@ -16,11 +22,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from prometheus_client.core import Metric
-from prometheus_client.exposition import (
-    basic_auth_handler,
-    default_handler,
-    push_to_gateway,
-)
+from prometheus_client.exposition import push_to_gateway
 
 from evaljobs import exposition
 from evaljobs.config import Pushgateway
@@ -40,6 +42,12 @@ class PushgatewaySink:
     timeout_seconds: float = 10.0
     username: str | None = None
     password: str | None = None
+    #: TLS, as Prometheus's own tls_config: a CA bundle for a private CA, a client certificate
+    #: and key, and (for tests only) no verification at all.
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure_skip_verify: bool = False
 
     @classmethod
     def from_config(cls, config: Pushgateway) -> "PushgatewaySink":
@@ -53,15 +61,37 @@ class PushgatewaySink:
         if parts.port:
             netloc += f":{parts.port}"
         bare = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-        return cls(bare, config.timeout_seconds, username, password)
+        return cls(bare, config.timeout_seconds, username, password, config.ca_file, config.cert_file,
+                   config.key_file, config.insecure_skip_verify)
+
+    def tls_context(self) -> ssl.SSLContext:
+        """The TLS settings of an https gateway (a ConfigError-worthy file problem is a SinkError)."""
+        try:
+            context = ssl.create_default_context(cafile=self.ca_file)
+            if self.cert_file:
+                context.load_cert_chain(self.cert_file, self.key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise SinkError(f"cannot load the Pushgateway TLS files: {exc}",
+                            "check pushgateway.ca_file, cert_file and key_file (PEM files)") from None
+        if self.insecure_skip_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
     def _handler(self) -> Callable[..., Any]:
-        if self.username is None:
-            return default_handler
-        username, password = self.username, self.password or ""
+        """A prometheus_client push handler with basic auth, TLS settings and one deadline for
+        the whole request (connect, send, and the full reply): urllib's timeout bounds each
+        socket read, so a gateway that trickles its reply would hold a run past ``timeout_seconds``."""
+        auth = None
+        if self.username is not None:
+            auth = "Basic " + base64.b64encode(f"{self.username}:{self.password or ''}".encode()).decode()
+        context = self.tls_context() if self.url.startswith("https:") else None
 
         def handler(url: str, method: str, timeout: float | None, headers: list, data: bytes) -> Callable[[], None]:
-            return basic_auth_handler(url, method, timeout, headers, data, username, password)
+            def handle() -> None:
+                _request_within(url, method, [*headers, *([("Authorization", auth)] if auth else [])], data,
+                                float(timeout or self.timeout_seconds), context)
+            return handle
 
         return handler
 
@@ -92,10 +122,10 @@ class PushgatewaySink:
                             refusal_hint(exc.code)) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise SinkError(
-                f"cannot reach Pushgateway {self.url} for job {job!r}: {redact(str(reason))}",
-                "check pushgateway.url and that the gateway is running, or use --dry-run",
-            ) from None
+            hint = ("raise pushgateway.timeout_seconds if the gateway is just slow" if isinstance(exc, TimeoutError)
+                    else "check pushgateway.url and that the gateway is running, or use --dry-run")
+            raise SinkError(f"cannot reach Pushgateway {self.url} for job {job!r}: {redact(str(reason) or 'timed out')}",
+                            hint) from None
 
 
 def refusal_hint(status: int) -> str:
@@ -110,3 +140,48 @@ def refusal_hint(status: int) -> str:
     if status >= 500:
         return "the gateway failed; check the gateway's log (the result stays stored and is pushed at the next run)"
     return "check the gateway's log"
+
+
+def _request_within(url: str, method: str, headers: list[tuple[str, str]], data: bytes, deadline_seconds: float,
+                    context: ssl.SSLContext | None) -> None:
+    """One HTTP request that must be answered completely within ``deadline_seconds``.
+
+    The request runs in a worker thread; when the deadline passes first, its socket is shut
+    down (which ends the worker) and TimeoutError is raised. A reply of 400 or more raises
+    urllib's HTTPError with the body, as urllib would.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.hostname or "", parts.port, timeout=deadline_seconds, context=context)
+    else:
+        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=deadline_seconds)
+    outcome: dict[str, Any] = {}
+
+    def exchange() -> None:
+        try:
+            conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body=data,
+                         headers=dict(headers))
+            response = conn.getresponse()
+            outcome["reply"] = (response.status, response.reason, response.headers, response.read())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=exchange, name="evaljobs-push", daemon=True)
+    worker.start()
+    worker.join(deadline_seconds)
+    if worker.is_alive():
+        if conn.sock is not None:
+            try:
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        conn.close()
+        worker.join(1.0)
+        raise TimeoutError(f"no complete answer within {deadline_seconds:g}s (pushgateway.timeout_seconds)")
+    conn.close()
+    if "error" in outcome:
+        raise outcome["error"]
+    status, reason, reply_headers, body = outcome["reply"]
+    if status >= 400:
+        raise urllib.error.HTTPError(url, status, reason, reply_headers, io.BytesIO(body))
