@@ -64,8 +64,9 @@ class SinkError(EvaljobsError):
 #: ``user:secret@`` anywhere in a word, whatever comes before it: a mistyped URL
 #: (``postgresql//u:pw@h``, ``http:/u:pw@h``) or a password with ``/`` or ``@`` in it must not
 #: depend on a URL parser to be hidden. The secret runs to the LAST ``@`` of the word, so an
-#: unescaped ``@`` in a password hides all of it; it never crosses whitespace or a quote.
-_USER_SECRET = re.compile(r"(?P<user>(?:[A-Za-z][A-Za-z0-9+.\-]*://)?[^\s:/@'\"]*):(?P<secret>[^\s'\"]*)@")
+#: unescaped ``@`` in a password hides all of it; it never crosses whitespace or a quote, and
+#: never starts with ``//`` (that is ``scheme://user@host``, which has no password).
+_USER_SECRET = re.compile(r"(?P<user>(?:[A-Za-z][A-Za-z0-9+.\-]*://)?[^\s:/@'\"]*):(?!//)(?P<secret>[^\s'\"]*)@")
 _KEYWORD_PASSWORD = re.compile(r"(?i)(password\s*[=:]\s*)('[^']*'|\"[^\"]*\"|[^\s,;]+)")
 
 

@@ -73,6 +73,7 @@ def test_run_pushes_and_json_output(capsys, tmp_path, loaded_sqlite, pushgateway
 def test_textfile_output(capsys, tmp_path, loaded_sqlite) -> None:
     config = config_file(tmp_path, loaded_sqlite)
     target = tmp_path / "collector" / "evaljobs.prom"
+    target.parent.mkdir()  # evaljobs no longer creates it (issue 11: a typo'd path is an error)
     code, _, err = run(capsys, "run", "j", "--config", str(config), "--at", AT.isoformat(), "--textfile", str(target))
     assert code == 0, err
     text = target.read_text()

@@ -29,6 +29,8 @@ _SQLITE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})
 # Columns every job needs, and the optional ones it uses when present.
 _PREDICTION_COLUMNS = ("prediction_id", "model_name", "model_version", "predicted_at", "predicted_label")
 _OPTIONAL_PREDICTION_COLUMNS = ("score", "latency_seconds", "predicted_value")
+#: Optional number columns read leniently: a text value is counted and left out (non_numeric_values.sql).
+_NUMBERS_CHECKED = ("score", "latency_seconds")
 _LABEL_COLUMNS = ("label_prediction_id", "label", "labeled_at")
 
 
@@ -116,7 +118,7 @@ class JobSource:
         self.available_optional = frozenset(available & set(_OPTIONAL_PREDICTION_COLUMNS))
         self.labels_unique = self._labels_unique()
         self.text_capable = frozenset(
-            key for key in self.available_optional
+            key for key in self.available_optional & set(_NUMBERS_CHECKED)
             if self.spec.text_in_numeric_columns or not prediction_layout[getattr(columns, key).lower()][1])
         self._identifiers = None
         if self.spec.timestamps_as_text:

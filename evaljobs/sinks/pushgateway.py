@@ -170,6 +170,7 @@ def _request_within(url: str, method: str, headers: list[tuple[str, str]], data:
     worker = threading.Thread(target=exchange, name="evaljobs-push", daemon=True)
     worker.start()
     worker.join(deadline_seconds)
+    late = TimeoutError(f"no complete answer within {deadline_seconds:g}s (pushgateway.timeout_seconds)")
     if worker.is_alive():
         if conn.sock is not None:
             try:
@@ -178,8 +179,10 @@ def _request_within(url: str, method: str, headers: list[tuple[str, str]], data:
                 pass
         conn.close()
         worker.join(1.0)
-        raise TimeoutError(f"no complete answer within {deadline_seconds:g}s (pushgateway.timeout_seconds)")
+        raise late
     conn.close()
+    if isinstance(outcome.get("error"), TimeoutError):  # a socket timeout just before the deadline
+        raise late from None
     if "error" in outcome:
         raise outcome["error"]
     status, reason, reply_headers, body = outcome["reply"]
