@@ -13,6 +13,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     predicted_label  VARCHAR(200) NOT NULL,
     score            DOUBLE PRECISION,          -- probability of the positive class; NULL if none
     latency_seconds  DOUBLE PRECISION,          -- time the model took to answer; NULL if unknown
+    -- Also the index the orphan-label count needs (labels looked up by prediction_id):
+    -- a predictions table of your own needs one whose first column is prediction_id.
     PRIMARY KEY (prediction_id, model_version)
 );
 

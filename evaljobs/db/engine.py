@@ -22,6 +22,26 @@ from evaljobs.db.dialects import Waits, dialect_of
 from evaljobs.errors import ConfigError, SourceError, redact
 
 
+def _refuse_unescaped_userinfo(url: str, setting: str) -> None:
+    """Refuse a URL whose password holds an unescaped ``@``, ``/``, ``#`` or ``?``.
+
+    A parser splits such a URL inside the password, and the rest of the password becomes the
+    host or the database name, which every later message prints. The message here never shows
+    the URL.
+    """
+    scheme, separator, rest = url.partition("://")
+    rest = rest.partition("?")[0]  # query values (options=...) may hold '@'
+    if not separator or scheme.startswith("sqlite") or "@" not in rest:
+        return
+    userinfo = rest.rpartition("@")[0]
+    if "@" in userinfo:
+        raise ConfigError(f"the {setting} URL has an unescaped '@' in its user or password",
+                          "URL-encode it as %40 (e.g. postgresql+psycopg://bob:p%40ss@db/ml)")
+    if any(ch in userinfo for ch in "/#?"):
+        raise ConfigError(f"the {setting} URL has an unescaped '/', '#' or '?' in its user or password",
+                          "URL-encode them as %2F, %23 and %3F")
+
+
 #: The config setting each engine came from (``database``, ``results.database``), for hints.
 _SETTINGS: "weakref.WeakKeyDictionary[Engine, str]" = weakref.WeakKeyDictionary()
 
@@ -35,6 +55,7 @@ def connect(url: str, create: bool = False, setting: str = "database", waits: Wa
     and statements (``timeouts:``; defaults when None), as the engine's dialect entry says.
     """
     waits = waits or Waits()
+    _refuse_unescaped_userinfo(url, setting)
     try:
         parsed = sa.engine.make_url(url)
         parsed.port  # noqa: B018 - a port such as '99x' raises here, not deep in the driver
@@ -121,7 +142,7 @@ def connection(engine: Engine, purpose: str) -> Iterator[Connection]:
     except SQLAlchemyError as exc:
         raise SourceError(
             f"cannot connect to database {describe_engine(engine)}: {first_line(getattr(exc, 'orig', exc), dialect)}",
-            _wait_hint(str(getattr(exc, 'orig', exc)), connecting=True)
+            wait_hint(str(getattr(exc, 'orig', exc)), connecting=True)
             or f"check '{_SETTINGS.get(engine, 'database')}:' in the config and that the server is running",
         ) from None
     try:
@@ -129,12 +150,12 @@ def connection(engine: Engine, purpose: str) -> Iterator[Connection]:
             yield conn
     except DBAPIError as exc:
         reason = first_line(exc.orig, dialect)
-        raise SourceError(f"{purpose} failed on {describe_engine(engine)}: {reason}", _wait_hint(reason)) from None
+        raise SourceError(f"{purpose} failed on {describe_engine(engine)}: {reason}", wait_hint(reason)) from None
     except SQLAlchemyError as exc:
         raise SourceError(f"{purpose} failed on {describe_engine(engine)}: {first_line(exc)}") from None
 
 
-def _wait_hint(reason: str, connecting: bool = False) -> str | None:
+def wait_hint(reason: str, connecting: bool = False) -> str | None:
     """The setting to look at when a driver gave up waiting (see ``timeouts:``)."""
     text = reason.lower()
     if connecting and "timeout" in text:

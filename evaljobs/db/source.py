@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from evaljobs.config import Job
 from evaljobs.db import sqlfiles
 from evaljobs.db.dialects import Dialect, dialect_of, is_numeric_column
-from evaljobs.db.engine import connection, describe_engine, first_line
+from evaljobs.db.engine import connection, describe_engine, first_line, wait_hint
 from evaljobs.errors import SourceError
 from evaljobs.quality.metrics import LOG_LOSS_EPS
 from evaljobs.windows import Window
@@ -187,7 +187,7 @@ class JobSource:
             raise SourceError(
                 f"job {self.job.name!r}: cannot read table or view {table!r} in {describe_engine(self.engine)} "
                 f"({exc.reason})",
-                "create it (see sql/schema.sql) or set tables: in the job",
+                wait_hint(exc.reason) or "create it (see sql/schema.sql) or set tables: in the job",
             ) from None
 
     def layout(self, table: str) -> dict[str, tuple[str, bool | None]]:

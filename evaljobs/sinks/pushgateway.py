@@ -122,8 +122,17 @@ class PushgatewaySink:
                             refusal_hint(exc.code)) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            hint = ("raise pushgateway.timeout_seconds if the gateway is just slow" if isinstance(exc, TimeoutError)
-                    else "check pushgateway.url and that the gateway is running, or use --dry-run")
+            if isinstance(reason, ssl.SSLError) or isinstance(exc, ssl.SSLError):
+                error = reason if isinstance(reason, ssl.SSLError) else exc
+                reason = f"TLS: {getattr(error, 'verify_message', None) or error.reason or error}"
+                if "certificate verify failed" not in reason and "CERTIFICATE_VERIFY_FAILED" in str(error):
+                    reason = f"TLS: certificate verify failed ({reason[5:]})"
+                hint = ("set pushgateway.ca_file to the CA that signed the gateway's certificate "
+                        "(or cert_file/key_file if it asks for a client certificate)")
+            elif isinstance(exc, TimeoutError):
+                hint = "raise pushgateway.timeout_seconds if the gateway is just slow"
+            else:
+                hint = "check pushgateway.url and that the gateway is running, or use --dry-run"
             raise SinkError(f"cannot reach Pushgateway {self.url} for job {job!r}: {redact(str(reason) or 'timed out')}",
                             hint) from None
 

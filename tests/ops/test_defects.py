@@ -4,7 +4,6 @@ PostgreSQL and a real Pushgateway (plus a small fake gateway that records what i
 from __future__ import annotations
 
 import http.server
-import os
 import signal
 import socket
 import subprocess
@@ -31,18 +30,11 @@ from evaljobs.windows import cron_trigger, fire_times, plan_window
 from tests.conftest import samples
 from tests.db.test_pipeline_db import AT, evaluate, load_url, make_job
 from tests.dbdata import Label, Prediction
+from tests.ops.test_run_store import store_rows
 from tests.test_cli import config_file, loaded_sqlite  # noqa: F401 - a fixture
 
 UTC = timezone.utc
 SECRET = "Zq7S3cret"
-
-
-def store_rows(url: str) -> list[dict]:
-    engine = connect(url)
-    try:
-        return ResultsStore(engine).rows()
-    finally:
-        engine.dispose()
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
