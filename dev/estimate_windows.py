@@ -1,12 +1,12 @@
 """Realised vs estimated accuracy over the demo's windows (the README's table).
 
 Builds the demo database (14 days to 2026-11-25 06:30 UTC, SQLite in a temporary directory,
-or the URL given), evaluates the shipped fraud-daily job at each of its daily runs, and prints
-per version the estimate of the recent window ``[T - 1d, T)`` made at ``T`` beside the accuracy
-realised there, which the evaluation at ``T + 2d`` (label_delay) finds. ``z`` is the difference
-in standard errors of the estimate.
+or the URL given), evaluates a shipped job (fraud-daily unless ``--job`` names another, e.g.
+intent-6h) once per window length, and prints per version the estimate of the recent window
+``[T - window, T)`` made at ``T`` beside the accuracy realised there, which the evaluation at
+``T + label_delay`` finds. ``z`` is the difference in standard errors of the estimate.
 
-    .venv/bin/python -m dev.estimate_windows [DATABASE_URL]
+    .venv/bin/python -m dev.estimate_windows [--job NAME] [DATABASE_URL]
 """
 
 from __future__ import annotations
@@ -26,14 +26,18 @@ DAYS = 14
 
 
 def main(argv: list[str]) -> int:
+    name = "fraud-daily"
+    if argv[:1] == ["--job"]:
+        name, argv = argv[1], argv[2:]
     with tempfile.TemporaryDirectory() as directory:
         url = argv[0] if argv else f"sqlite:///{Path(directory) / 'demo.db'}"
         demodata.build(url, now=NOW, days=DAYS)
         config = load_config(Path(__file__).resolve().parents[1] / "schedules.yaml", environ={"EVALJOBS_DATABASE_URL": url})
-        job = config.job("fraud-daily")
+        job = config.job(name)
+        steps = int(timedelta(days=DAYS - 1) / job.window)
         with Runner(config) as runner:
-            runs = {NOW - timedelta(days=d): {v.model_version: v for v in runner.evaluate(job, NOW - timedelta(days=d)).versions}
-                    for d in range(DAYS - 1, -1, -1)}
+            runs = {NOW - job.window * d: {v.model_version: v for v in runner.evaluate(job, NOW - job.window * d).versions}
+                    for d in range(steps, -1, -1)}
     print(f"{'recent window (estimated at its end)':38} {'version':10} {'preds':>5}  {'estimated [95%]':>22}  "
           f"{'realised':>8}  {'labelled':>8}  {'z':>6}")
     inside = compared = 0

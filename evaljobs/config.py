@@ -91,6 +91,30 @@ class Columns(_Strict):
     label_prediction_id: str = "prediction_id"
     label: str = "label"
     labeled_at: str = "labeled_at"
+    #: Multiclass jobs: each class's probability column (class label -> column), e.g.
+    #: ``{billing: p_billing, shipping: p_shipping}``; the multiclass estimate needs it.
+    class_scores: dict[str, str] | None = None
+
+    @field_validator("class_scores", mode="before")
+    @classmethod
+    def _class_scores_mapping(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise ValueError("class_scores maps each class to its probability column, e.g. "
+                             "{billing: p_billing, shipping: p_shipping}")
+        out: dict[str, str] = {}
+        for label, column in value.items():
+            # Class labels are compared as text everywhere (see Job.positive_label), so 1 and "1" agree.
+            key = str(label) if isinstance(label, (str, int, float)) and not isinstance(label, bool) else None
+            if key is None or not isinstance(column, str) or not column.strip():
+                raise ValueError(f"class_scores: class {label!r} needs a column name, not {column!r}")
+            out[key] = column
+        if len(out) < 2:
+            raise ValueError("class_scores needs a probability column for every class (at least two)")
+        if len(set(out.values())) < len(out):
+            raise ValueError("class_scores: two classes map to the same column")
+        return out
 
     def is_explicit(self, field: str) -> bool:
         """True when the user named this column rather than taking the default."""
@@ -438,10 +462,14 @@ class Job(_Strict):
     def _binary_needs_positive_label(self) -> "Job":
         if self.task == "binary" and self.positive_label is None:
             raise ValueError("a binary job needs positive_label (the class whose score is stored, e.g. 1)")
+        if self.columns.class_scores is not None and self.task != "multiclass":
+            raise ValueError(f"columns.class_scores applies to multiclass jobs, not {self.task!r} ones "
+                             "(a binary job's probability is columns.score)")
         if self.estimate is not None and self.task == "multiclass":
-            raise ValueError("estimate needs a binary job with a score column (the positive class's probability); "
-                             "a multiclass estimate needs one probability column per class, which evaljobs "
-                             "does not read yet: remove estimate from this job")
+            if self.columns.class_scores is None:
+                raise ValueError("a multiclass estimate needs one probability column per class: set columns.class_scores "
+                                 "(e.g. {billing: p_billing, shipping: p_shipping, ...}), or remove estimate from this job")
+            return self
         if self.estimate is not None and self.task != "binary":
             raise ValueError(f"estimate is for binary jobs (it needs the positive class's probability); "
                              f"remove it from this {self.task} job")

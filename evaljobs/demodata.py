@@ -4,7 +4,9 @@
   champion) and ``v3-canary`` (the last five days, 20% of traffic, visibly worse, and fed
   shifted ``amount`` inputs, so its drift shows). Scores are calibrated probabilities.
 - ``intent`` (multiclass: billing, shipping, returns, tech, other): versions ``2024.1``
-  (slower, with some answers over a second) and ``2024.2``; no scores.
+  (slower, with some answers over a second) and ``2024.2``; one probability column per class
+  (``p_billing`` ...), calibrated: each is the exact posterior of the class given the predicted
+  class and the model's evidence, so the intent estimate (``estimate:`` in schedules.yaml) is honest.
 - ``eta`` (regression: delivery time in minutes, written as text in ``predicted_label`` and
   ``label``): ``eta-2`` (unbiased, a few minutes off) and ``eta-3-canary`` (the last five days,
   20% of traffic, over-predicting and noisier). Its label arrives when the order is delivered,
@@ -35,6 +37,11 @@ FEATURES = {"amount": "DOUBLE PRECISION", "country": "VARCHAR(8)", "account_age_
 CHANNELS = ("web", "app", "partner")
 INTENT_CLASSES = ("billing", "shipping", "returns", "tech", "other")
 COUNTRIES = ("US", "GB", "DE", "FR", "IN")
+INTENT_WEIGHTS = (4, 3, 2, 2, 1)
+#: The intent model's per-class probability columns (``columns.class_scores`` in schedules.yaml).
+INTENT_SCORE_COLUMNS = {c: f"p_{c}" for c in INTENT_CLASSES}
+#: How far the intent model's evidence for the true class stands out (standard deviations).
+INTENT_EVIDENCE = 1.5
 FRAUD_RATE = 0.12
 LOGIT_SD = 1.4
 
@@ -80,17 +87,31 @@ def _fraud_rows(rng: random.Random, start: datetime, end: datetime) -> Iterator[
         }
 
 
-def _intent_rows(rng: random.Random, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+def _intent_probabilities(evidence_rng: random.Random, truth: str, predicted: str, accuracy: float) -> dict[str, float]:
+    """The intent model's calibrated class probabilities: the exact posterior of each class given
+    the predicted class (right with probability ``accuracy``, else a uniform draw) and per-class
+    evidence e_c ~ N(INTENT_EVIDENCE * [c is the truth], 1), drawn from its own generator so the
+    other demo rows stay as they were. Posterior ~ prior * P(predicted | c) * exp(INTENT_EVIDENCE * e_c)."""
+    evidence = {c: evidence_rng.gauss(INTENT_EVIDENCE if c == truth else 0.0, 1.0) for c in INTENT_CLASSES}
+    weights = {c: w * ((accuracy if c == predicted else 0.0) + (1 - accuracy) / len(INTENT_CLASSES))
+               * math.exp(INTENT_EVIDENCE * evidence[c]) for c, w in zip(INTENT_CLASSES, INTENT_WEIGHTS)}
+    total = sum(weights.values())
+    return {INTENT_SCORE_COLUMNS[c]: round(w / total, 6) for c, w in weights.items()}
+
+
+def _intent_rows(rng: random.Random, start: datetime, end: datetime,
+                 evidence_rng: random.Random) -> Iterator[dict[str, Any]]:
     span = (end - start).total_seconds()
     count = int(900 * span / 86400)
     for i in range(count):
         at = start + timedelta(seconds=rng.random() * span)
         version = "2024.1" if (end - at).days >= 6 or rng.random() < 0.3 else "2024.2"
-        truth = rng.choices(INTENT_CLASSES, weights=(4, 3, 2, 2, 1))[0]
+        truth = rng.choices(INTENT_CLASSES, weights=INTENT_WEIGHTS)[0]
         accuracy = 0.86 if version == "2024.1" else 0.91
         predicted = truth if rng.random() < accuracy else rng.choice(INTENT_CLASSES)
         slow = version == "2024.1" and rng.random() < 0.04
         yield {
+            **_intent_probabilities(evidence_rng, truth, predicted, accuracy),
             "prediction_id": f"i-{i:07d}",
             "model_name": "intent",
             "model_version": version,
@@ -153,12 +174,12 @@ def build(url: str, now: datetime, days: int = 14, seed: int = 7) -> str:
         conn.commit()
     create_reference_schema(engine)
     with connection(engine, "adding the demo feature columns") as conn:
-        for name, kind in FEATURES.items():
+        for name, kind in [*FEATURES.items(), *((c, "DOUBLE PRECISION") for c in INTENT_SCORE_COLUMNS.values())]:
             conn.execute(sa.text(f"ALTER TABLE predictions ADD COLUMN {name} {kind}"))
         conn.commit()
 
     prediction_columns = ["prediction_id", "model_name", "model_version", "predicted_at",
-                          "predicted_label", "score", "latency_seconds", *FEATURES]
+                          "predicted_label", "score", "latency_seconds", *FEATURES, *INTENT_SCORE_COLUMNS.values()]
     insert_prediction = sa.text(
         f"INSERT INTO predictions ({', '.join(prediction_columns)}) "
         f"VALUES ({', '.join(':' + c for c in prediction_columns)})"
@@ -169,8 +190,10 @@ def build(url: str, now: datetime, days: int = 14, seed: int = 7) -> str:
     # Channels and the eta model draw from their own generators, so the fraud and intent rows
     # are the same as before they existed.
     channel_rng = random.Random(seed + 1)
-    for row in [*_fraud_rows(rng, start, now), *_intent_rows(rng, start, now),
+    for row in [*_fraud_rows(rng, start, now), *_intent_rows(rng, start, now, random.Random(seed + 3)),
                 *_eta_rows(random.Random(seed + 2), start, now)]:
+        for column in INTENT_SCORE_COLUMNS.values():
+            row.setdefault(column, None)
         if "channel" not in row:
             row["channel"] = channel_rng.choices(CHANNELS, weights=(3, 5, 2))[0]
         predictions.append({c: row[c] for c in prediction_columns} | {"predicted_at": bind_time(dialect, row["predicted_at"])})

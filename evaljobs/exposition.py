@@ -71,10 +71,13 @@ FAMILIES: dict[str, str] = {
     "model_prediction_error": "Signed error prediction - label of the window's labelled predictions (the window's histogram: use it without rate()).",
     # estimated performance (issue 13), see estimate_families below
     "model_estimated_accuracy_ratio": "Accuracy of the recent window expected from calibrated scores (CBPE), before labels.",
-    "model_estimated_precision_ratio": "Precision of the positive class expected from calibrated scores (CBPE).",
-    "model_estimated_recall_ratio": "Recall of the positive class expected from calibrated scores (CBPE).",
-    "model_estimated_f1_ratio": "F1 of the positive class expected from calibrated scores (CBPE).",
-    "model_estimated_roc_auc_ratio": "ROC AUC of the recent window expected from calibrated scores (CBPE).",
+    "model_estimated_precision_ratio": "Precision of a class expected from calibrated scores (CBPE; binary: the positive class).",
+    "model_estimated_recall_ratio": "Recall of a class expected from calibrated scores (CBPE; binary: the positive class).",
+    "model_estimated_f1_ratio": "F1 of a class expected from calibrated scores (CBPE; binary: the positive class).",
+    "model_estimated_macro_precision_ratio": "Multiclass: unweighted mean over classes of the estimated precision (CBPE).",
+    "model_estimated_macro_recall_ratio": "Multiclass: unweighted mean over classes of the estimated recall (CBPE).",
+    "model_estimated_macro_f1_ratio": "Multiclass: unweighted mean over classes of the estimated F1 (CBPE).",
+    "model_estimated_roc_auc_ratio": "ROC AUC of the recent window expected from calibrated scores (CBPE; multiclass: mean of one-vs-rest AUCs).",
     "model_estimated_standard_error_ratio": "Standard error of an estimated metric (sampling and calibration-map uncertainty).",
     "model_estimated_lower_ratio": "Lower bound of an estimated metric's interval (estimate.confidence, default 95%).",
     "model_estimated_upper_ratio": "Upper bound of an estimated metric's interval (estimate.confidence, default 95%).",
@@ -208,7 +211,10 @@ def estimate_families(result: VersionResult) -> list[Metric]:
     # (metric, class, value): accuracy and ROC AUC have no class ("" is an absent label).
     estimated = [("accuracy", "", report.accuracy), ("roc_auc", "", report.roc_auc)]
     estimated += [(name, cls, value) for cls, metrics in report.per_class.items() for name, value in metrics.items()]
+    estimated += [(f"macro_{name}", "", value) for name, value in report.macro.items()]
     families.append(_gauge("model_estimated_accuracy_ratio", report.accuracy.value))
+    for name, value in report.macro.items():
+        families.append(_gauge(f"model_estimated_macro_{name}_ratio", value.value))
     families.append(_gauge("model_estimated_roc_auc_ratio", report.roc_auc.value))
     for name in ("precision", "recall", "f1"):
         families.append(_labelled_gauge(f"model_estimated_{name}_ratio", ["class"], (

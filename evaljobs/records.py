@@ -439,6 +439,11 @@ class EstimateReport:
     roc_auc: EstimatedValue
     roc_auc_bound: float | None
     check: CalibrationCheck | None = None
+    #: Multiclass: the macro (unweighted) means of ``per_class`` precision, recall and F1, and each
+    #: class's expected one-vs-rest TP/FP/FN (``confusion`` then holds the expected correct and
+    #: incorrect predictions).
+    macro: dict[str, EstimatedValue] = field(default_factory=dict)
+    class_confusion: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -456,4 +461,6 @@ class EstimateReport:
             "roc_auc": self.roc_auc.to_dict(),
             "roc_auc_bound": self.roc_auc_bound,
             "calibration_check": self.check.to_dict() if self.check else None,
+            **({"macro": {k: v.to_dict() for k, v in self.macro.items()}} if self.macro else {}),
+            **({"class_confusion": {c: dict(m) for c, m in self.class_confusion.items()}} if self.class_confusion else {}),
         }

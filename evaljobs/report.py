@@ -214,10 +214,13 @@ def estimate_section(jobs: Iterable[JobResult]) -> list[str]:
         out += ["", f"estimated performance of {job.job} over {first.window_start:%Y-%m-%d %H:%M} .. "
                     f"{first.window_end:%Y-%m-%d %H:%M} UTC (no labels yet; calibration: {first.calibration}, "
                     f"{first.confidence:.0%} intervals)"]
-        header = ("version", "preds", "est. accuracy", "est. F1", "est. ROC AUC", "ref. ECE", "realised - est.")
+        f1_name = "est. macro F1" if any(r.macro for _, r in reports) else "est. F1"
+        header = ("version", "preds", "est. accuracy", f1_name, "est. ROC AUC", "ref. ECE", "realised - est.")
         rows: list[Sequence[str]] = []
         for version, report in reports:
-            f1 = next(iter(report.per_class.values()), {}).get("f1") if report.per_class else None
+            # Multiclass: the macro F1 (the mean over classes); binary: the positive class's.
+            f1 = report.macro.get("f1") if report.macro else (
+                next(iter(report.per_class.values()), {}).get("f1") if report.per_class else None)
             gap = report.check.gap if report.check else None
             rows.append((
                 f"{version.model}/{version.model_version}",

@@ -115,6 +115,9 @@ class JobSource:
                     f"job {self.job.name!r}: segment column {name!r} not found in {self.job.tables.predictions!r} "
                     f"(has: {', '.join(sorted(found_predictions))})",
                     "fix the name in segments, or add the column to the predictions table")
+        for label, name in (columns.class_scores or {}).items():
+            if name.lower() not in found_predictions:
+                raise self._missing(self.job.tables.predictions, f"class_scores.{label}", name, found_predictions)
         self.available_optional = frozenset(available & set(_OPTIONAL_PREDICTION_COLUMNS))
         self.labels_unique = self._labels_unique()
         self.text_capable = frozenset(

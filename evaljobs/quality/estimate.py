@@ -309,3 +309,107 @@ def realised_accuracy(cells: Sequence[tuple[bool, int, int]]) -> float | None:
         return None
     correct = sum(positives if predicted else predictions - positives for predicted, predictions, positives in cells)
     return correct / n
+
+
+# ---- multiclass: one-vs-rest ------------------------------------------------------------------
+@dataclass(frozen=True)
+class MulticlassEstimate:
+    """CBPE of a multiclass window, one-vs-rest: class ``c``'s calibrated probability is its own
+    map of its own probability column, so each class is a binary estimate (``per_class``).
+
+    ``accuracy`` is the expected share of predictions whose predicted class is right (the mean
+    calibrated probability of the predicted class); ``macro`` the unweighted means over classes of
+    precision, recall and F1 (an undefined class value counts as 0, as in NannyML and scikit-learn's
+    ``zero_division=0``); ``roc_auc`` the mean of the one-vs-rest AUCs (``multi_class='ovr'``,
+    ``average='macro'``).
+    """
+
+    predictions: int
+    per_class: dict[str, Estimate]
+    accuracy: Estimated
+    macro: dict[str, Estimated]
+    roc_auc: Estimated
+    roc_auc_bound: float | None
+
+
+def multiclass_estimate(cells: dict[str, Sequence[Cell]], calibration: dict[str, CalibrationMap | None],
+                        confidence: float = 0.95) -> MulticlassEstimate:
+    """CBPE of a window from each class's one-vs-rest cells.
+
+    ``cells[c]`` bins the window's scored predictions by class ``c``'s probability, with
+    ``predicted_positive`` meaning "predicted ``c``"; every class sees every prediction once.
+    ``calibration[c]`` None means class ``c``'s probabilities are calibrated as they are.
+
+    Intervals: a class's precision, recall and F1 have the binary delta-method standard errors
+    (only that class's indicator enters them). Accuracy's sampling variance is exact (each
+    prediction contributes the variance of its predicted class's indicator); the maps' variances
+    are combined by the Cauchy-Schwarz bound (the maps of different classes are fitted on the
+    same reference rows, so their covariance is unknown from one-vs-rest counts), and so are the
+    macro averages' errors: sd(mean of X_c) <= mean of sd(X_c). Both err on the wide side.
+    """
+    z = float(norm.ppf(0.5 + confidence / 2))
+    classes = sorted(cells)
+    per_class = {c: estimate(cells[c], calibration.get(c), confidence) for c in classes}
+    n = max((e.predictions for e in per_class.values()), default=0)
+    if n == 0:
+        return MulticlassEstimate(0, per_class, _EMPTY, {}, _EMPTY, None)
+    correct = sum(per_class[c].true_positives for c in classes)
+    sampling, map_sd = 0.0, 0.0
+    for c in classes:
+        s, m = _predicted_class_variance(cells[c], calibration.get(c))
+        sampling += s
+        map_sd += math.sqrt(m)
+    accuracy = _interval(correct / n, math.sqrt(sampling + map_sd * map_sd) / n, z)
+    macro = {name: _mean_of([per_class[c].positive.get(name, _EMPTY) for c in classes], z)
+             for name in ("precision", "recall", "f1")}
+    aucs = [per_class[c].roc_auc for c in classes]
+    if any(a.value is None for a in aucs):
+        roc, bound = _EMPTY, None
+    else:
+        roc = _mean_of(aucs, z)
+        bounds = [per_class[c].roc_auc_bound or 0.0 for c in classes]
+        bound = sum(bounds) / len(bounds)
+    return MulticlassEstimate(n, per_class, accuracy, macro, roc, bound)
+
+
+def _predicted_class_variance(cells: Sequence[Cell], calibration: CalibrationMap | None) -> tuple[float, float]:
+    """Sampling variance of the expected correct predictions of one class (its predicted-positive
+    cells), and the variance its map's fitted rates add."""
+    sampling = 0.0
+    per_block: dict[int, int] = {}
+    for cell in cells:
+        if not cell.predicted_positive:
+            continue
+        if calibration is None:
+            sampling += cell.sum_score_variance
+            continue
+        rate = calibration.values[cell.bin]
+        sampling += cell.predictions * rate * (1 - rate)
+        block = calibration.blocks[cell.bin]
+        per_block[block] = per_block.get(block, 0) + cell.predictions
+    mapped = sum(k * k * calibration.block_variance(b) for b, k in per_block.items()) if calibration else 0.0
+    return sampling, mapped
+
+
+def _mean_of(values: Sequence[Estimated], z: float) -> Estimated:
+    """The mean of per-class values (undefined ones as 0), its error the mean of theirs (an upper bound)."""
+    if not values:
+        return _EMPTY
+    mean = sum(v.value or 0.0 for v in values) / len(values)
+    errors = [v.standard_error for v in values if v.value is not None]
+    if any(e is None for e in errors):
+        return Estimated(mean, None, None, None)
+    return _interval(mean, sum(errors) / len(values), z)  # type: ignore[arg-type]
+
+
+def realised_multiclass_accuracy(cells: dict[str, Sequence[tuple[Cell, int]]]) -> float | None:
+    """Accuracy of labelled one-vs-rest cells ``class -> [(cell, positives)]``: the positives of
+    a class's predicted-positive cells are its correct predictions; every class's cells hold
+    every prediction once, so any one class gives the total."""
+    if not cells:
+        return None
+    n = sum(cell.predictions for cell, _ in next(iter(cells.values())))
+    if not n:
+        return None
+    correct = sum(p for class_cells in cells.values() for cell, p in class_cells if cell.predicted_positive)
+    return correct / n

@@ -1,4 +1,5 @@
-"""Estimated performance of a binary job's recent window (its ``estimate:`` section), before labels.
+"""Estimated performance of a binary job's recent window (its ``estimate:`` section), before labels
+(a multiclass job's is :mod:`evaljobs.quality.multiclass_estimation`).
 
 Called by :func:`evaljobs.ops.runner.evaluate_job`. An evaluation at ``T`` of a job whose
 labelled window is ``[T - label_delay - window, T - label_delay)`` also estimates the recent
@@ -123,7 +124,9 @@ class EstimateQueries:
                        "reference_end": self.source.bind_time(rows.end),  # type: ignore[arg-type]
                        "reference_version": rows.version}
             fragment = "estimate_reference_predictions"
-        reference_rows = sqlfiles.render(fragment, ids, dialect=self.source.dialect)
+        # A multiclass estimate's per-class columns (evaljobs/quality/multiclass_estimation.py) are not read.
+        reference_rows = sqlfiles.render(fragment, ids, {"class_score_list": "", "reference_class_scores": ""},
+                                         dialect=self.source.dialect)
         out: dict[str | None, ReferenceCounts] = {}
         bins = self.settings.bins
         for row in self.source.query("estimate_reference", params, {"reference_rows": reference_rows}):
@@ -191,6 +194,10 @@ def evaluate_estimate(source: JobSource, window: Window,
     settings = job.estimate
     if settings is None:
         return {}, []
+    if job.task == "multiclass":
+        from evaljobs.quality.multiclass_estimation import evaluate_multiclass_estimate
+
+        return evaluate_multiclass_estimate(source, window, versions)
     where = f"job {job.name!r} estimate"
     if "score" not in source.available_optional:
         return {}, [Problem(where, f"column {job.columns.score!r} not found in {job.tables.predictions!r}: "
