@@ -233,7 +233,7 @@ def test_rules_and_dashboard_against_a_live_prometheus(prometheus, pushgateway, 
     # The only empty panels: drift of fraud's v2 and eta's eta-2, the references the demo compares
     # their canaries against (kind: version), which have no drift of their own; and the panels
     # of the other kind of task (classification panels for the regression model, and back); the
-    # estimate of every model but fraud (the only job with an estimate section); and the segment
+    # estimate of the regression model (fraud and intent have estimate sections); and the segment
     # panels of intent, which has no segments.
     regression_panels = {"Mean absolute error", "RMSE", "R2", "Mean error (bias)", "MAE per segment value"}
     classification_panels = {"Accuracy", "Recall per class", "Accuracy per segment value"}
@@ -243,7 +243,7 @@ def test_rules_and_dashboard_against_a_live_prometheus(prometheus, pushgateway, 
         reference = {"fraud": "v2", "eta": "eta-2"}.get(model)
         if selection == reference and "model_drift_" in query:
             return True
-        if title in estimate_panels and model != "fraud" and ("model_estimate" in query or model == "eta"):
+        if title in estimate_panels and model == "eta":
             return True
         if model == "intent" and "model_segment_" in query:
             return True

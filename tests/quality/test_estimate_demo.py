@@ -62,3 +62,44 @@ def test_the_canarys_estimate_falls_before_its_labels_arrive(sqlite_url, tmp_pat
     assert samples[("model_estimated_f1_ratio", "v3-canary", None, "1")] == canary["per_class"]["1"]["f1"]["value"]
     assert samples[("model_estimate_window_end_timestamp_seconds", "v3-canary", None, None)] == AT.timestamp()
     assert samples[("model_estimate_window_predictions", "v3-canary", None, None)] == canary["predictions"]
+
+
+def test_the_intent_estimate_through_the_cli(sqlite_url, tmp_path, monkeypatch, capsys) -> None:
+    """The demo's multiclass job: estimated from its per-class probability columns (one-vs-rest),
+    published per class and as macro averages, and within 3 standard errors of what the labels
+    say a day later."""
+    at = parse_timestamp("2026-11-20T06:15:00Z")
+    demodata.build(sqlite_url, now=at + timedelta(days=1), days=8)
+    monkeypatch.setenv("EVALJOBS_DATABASE_URL", sqlite_url)
+
+    def run(when) -> dict:
+        assert cli.main(["run", "intent-6h", "--config", str(REPOSITORY / "schedules.yaml"), "--at",
+                         when.isoformat(), "--dry-run", "--output", "json"]) == 0
+        [job] = json.loads(capsys.readouterr().out)["jobs"]
+        return {v["model_version"]: v for v in job["versions"]}
+
+    now, later = run(at), run(at + timedelta(days=1))
+    for version in ("2024.1", "2024.2"):
+        estimate = now[version]["estimate"]
+        assert (estimate["window_start"], estimate["window_end"]) == ((at - timedelta(hours=6)).isoformat(), at.isoformat())
+        assert set(estimate["per_class"]) == set(demodata.INTENT_CLASSES)
+        assert set(estimate["macro"]) == {"precision", "recall", "f1"}
+        macro_f1 = sum(m["f1"]["value"] for m in estimate["per_class"].values()) / len(demodata.INTENT_CLASSES)
+        assert abs(estimate["macro"]["f1"]["value"] - macro_f1) < 1e-12
+        realised = later[version]
+        assert (realised["window_start"], realised["window_end"]) == (estimate["window_start"], estimate["window_end"])
+        accuracy = estimate["accuracy"]
+        assert abs(realised["accuracy"] - accuracy["value"]) < 3 * accuracy["standard_error"], (version, accuracy, realised)
+
+    textfile = tmp_path / "evaljobs.prom"
+    assert cli.main(["run", "intent-6h", "--config", str(REPOSITORY / "schedules.yaml"), "--at", at.isoformat(),
+                     "--dry-run", "--textfile", str(textfile)]) == 0
+    assert "est. macro F1" in capsys.readouterr().out
+    samples = {(s.name, s.labels.get("model_version"), s.labels.get("metric"), s.labels.get("class")): s.value
+               for family in text_string_to_metric_families(textfile.read_text()) for s in family.samples}
+    estimate = now["2024.2"]["estimate"]
+    assert samples[("model_estimated_accuracy_ratio", "2024.2", None, None)] == estimate["accuracy"]["value"]
+    assert samples[("model_estimated_macro_f1_ratio", "2024.2", None, None)] == estimate["macro"]["f1"]["value"]
+    assert samples[("model_estimated_upper_ratio", "2024.2", "macro_f1", "")] == estimate["macro"]["f1"]["upper"]
+    assert samples[("model_estimated_recall_ratio", "2024.2", None, "billing")] == \
+        estimate["per_class"]["billing"]["recall"]["value"]
