@@ -14,10 +14,6 @@ binned AS (
 SELECT
     model_version,
     bin,
-    COUNT(*) AS predictions,
-    SUM(positive) AS positives,
-    SUM(score) AS sum_score,
-    MIN(score) AS min_score,
-    MAX(score) AS max_score
+    {score_cell_sums}
 FROM binned
 GROUP BY model_version, bin

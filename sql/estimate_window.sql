@@ -35,13 +35,6 @@ SELECT
     model_version,
     bin,
     predicted_positive,
-    COUNT(*) AS predictions,
-    SUM(positive) AS positives,
-    SUM(score) AS sum_score,
-    -- The sampling variance of a calibrated score's outcome; PostgreSQL raises on float
-    -- underflow, so products below ~1e-150 are summed as the 0 they round to.
-    SUM(CASE WHEN ABS(score) < 1e-150 THEN 0.0 ELSE score * (1 - score) END) AS sum_score_variance,
-    MIN(score) AS min_score,
-    MAX(score) AS max_score
+    {score_cell_sums}
 FROM binned
 GROUP BY part, model_version, bin, predicted_positive

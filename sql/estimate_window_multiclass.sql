@@ -52,12 +52,6 @@ SELECT
     prediction AS predicted_label,
     k,
     bin,
-    COUNT(*) AS predictions,
-    SUM(positive) AS positives,
-    SUM(score) AS sum_score,
-    -- As in estimate_window.sql: PostgreSQL raises on float underflow.
-    SUM(CASE WHEN ABS(score) < 1e-150 THEN 0.0 ELSE score * (1 - score) END) AS sum_score_variance,
-    MIN(score) AS min_score,
-    MAX(score) AS max_score
+    {score_cell_sums}
 FROM binned
 GROUP BY part, model_version, prediction, k, bin

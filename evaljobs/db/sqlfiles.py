@@ -45,6 +45,8 @@ INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
     # The window's rows with their latest label, as a task compares them (a CTE).
     "task_rows": ("fragments/task_rows", {}),
     # The labelled reference predictions (drift's label reference, the estimate's calibration).
+    # The aggregates of one cell of scored predictions (the estimate's counts).
+    "score_cell_sums": ("fragments/score_cell_sums", {}),
     "labelled_reference": ("fragments/labelled_reference", {"class_score_columns": "", "class_score_list": ""}),
     # The sums of the regression metrics (a SELECT list).
     "regression_sums": ("fragments/regression_sums", {}),

@@ -171,6 +171,35 @@ class EstimateQueries:
         return out
 
 
+@dataclass
+class References:
+    """The calibration references of an evaluation: now's (for the recent window) and then's (the
+    evaluation that last saw the labelled window as recent, for the calibration check)."""
+
+    now_rows: CalibrationRows | None
+    now: dict
+    then: dict
+
+    def key(self, version: str) -> str | None:
+        """The reference group of a version: None for a table or a named version, else its own."""
+        rows = self.now_rows
+        return None if (rows is None or rows.kind == "table" or rows.version is not None) else version
+
+
+def load_references(queries: Any, job: Job, window: Window) -> References:
+    """Both references through ``queries.reference`` (binary or multiclass counts); may raise SourceError."""
+    now_rows, then_rows = calibration_rows(job, window.evaluated_at), calibration_rows(job, window.end)
+    return References(now_rows, queries.reference(now_rows) if now_rows else {},
+                      queries.reference(then_rows) if then_rows else {})
+
+
+def out_of_range(where: str, bad_scores: dict[str, tuple[float, float]], what: str, fix: str) -> list[Problem]:
+    """One problem per version whose scores are not probabilities in [0, 1]."""
+    return [Problem(f"{where} version {version!r}", (
+                f"{what} range from {low:g} to {high:g}, not probabilities in [0, 1]: no estimate; {fix}"))
+            for version, (low, high) in sorted(bad_scores.items())]
+
+
 def _float(value: Any) -> float:
     return float("nan") if value is None else float(value)
 
@@ -205,25 +234,20 @@ def evaluate_estimate(source: JobSource, window: Window,
     queries = EstimateQueries(source)
     at = window.evaluated_at
     recent_start, recent_end = at - (settings.window or job.window), at
-    problems: list[Problem] = []
-    now_rows = calibration_rows(job, at)
-    then_rows = calibration_rows(job, window.end)
     try:
-        now_reference = queries.reference(now_rows) if now_rows else {}
-        then_reference = queries.reference(then_rows) if then_rows else {}
+        references = load_references(queries, job, window)
     except SourceError as exc:
         return {}, [Problem(where, str(exc))]
+    now_rows, then_reference = references.now_rows, references.then
     counts = queries.window(window, recent_start, recent_end)
-    for version, (low, high) in sorted(counts.bad_scores.items()):
-        problems.append(Problem(f"{where} version {version!r}", (
-            f"scores range from {low:g} to {high:g}, not probabilities in [0, 1]: no estimate; fix the score column")))
+    problems = out_of_range(where, counts.bad_scores, "scores", "fix the score column")
 
     reports: dict[str, EstimateReport] = {}
     for version in sorted(set(counts.recent) | set(counts.labelled) | set(versions)):
         if version in counts.bad_scores:
             continue
-        key = None if (now_rows is None or now_rows.kind == "table" or now_rows.version is not None) else version
-        reference = now_reference.get(key)
+        key = references.key(version)
+        reference = references.now.get(key)
         calibration = None if settings.calibrated else _fit(settings, reference)
         summary = None
         if now_rows is not None:

@@ -38,7 +38,8 @@ from evaljobs.quality.estimation import (
     _fit,
     _float,
     _value,
-    calibration_rows,
+    load_references,
+    out_of_range,
 )
 from evaljobs.records import CalibrationCheck, EstimateReport, Problem, ReferenceSummary
 from evaljobs.windows import Window
@@ -185,26 +186,20 @@ def evaluate_multiclass_estimate(source: JobSource, window: Window,
     classes = queries.classes
     at = window.evaluated_at
     recent_start, recent_end = at - (settings.window or job.window), at
-    problems: list[Problem] = []
-    now_rows = calibration_rows(job, at)
-    then_rows = calibration_rows(job, window.end)
     try:
-        now_reference = queries.reference(now_rows) if now_rows else {}
-        then_reference = queries.reference(then_rows) if then_rows else {}
+        references = load_references(queries, job, window)
     except SourceError as exc:
         return {}, [Problem(where, str(exc))]
+    now_rows, then_reference = references.now_rows, references.then
     counts = queries.window(window, recent_start, recent_end)
-    for version, (low, high) in sorted(counts.bad_scores.items()):
-        problems.append(Problem(f"{where} version {version!r}", (
-            f"class probabilities range from {low:g} to {high:g}, not probabilities in [0, 1]: no estimate; "
-            "fix the columns in columns.class_scores")))
-    identity = {c: None for c in classes}
+    problems = out_of_range(where, counts.bad_scores, "class probabilities", "fix the columns in columns.class_scores")
+    identity: dict[str, cbpe.CalibrationMap | None] = {c: None for c in classes}
     reports: dict[str, EstimateReport] = {}
     for version in sorted(set(counts.recent) | set(counts.labelled) | set(versions)):
         if version in counts.bad_scores:
             continue
-        key = None if (now_rows is None or now_rows.kind == "table" or now_rows.version is not None) else version
-        reference = now_reference.get(key)
+        key = references.key(version)
+        reference = references.now.get(key)
         maps = identity if settings.calibrated else _maps(settings, reference, classes)
         summary = None
         if now_rows is not None:
