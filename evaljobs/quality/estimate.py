@@ -347,6 +347,8 @@ def multiclass_estimate(cells: dict[str, Sequence[Cell]], calibration: dict[str,
     same reference rows, so their covariance is unknown from one-vs-rest counts), and so are the
     macro averages' errors: sd(mean of X_c) <= mean of sd(X_c). Both err on the wide side.
     """
+    from scipy.stats import norm  # imported here, as in estimate(): scipy.stats is heavy at start-up
+
     z = float(norm.ppf(0.5 + confidence / 2))
     classes = sorted(cells)
     per_class = {c: estimate(cells[c], calibration.get(c), confidence) for c in classes}
