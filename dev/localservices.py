@@ -176,3 +176,73 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+#: Spark settings for tests and the demo: UTC, a small local engine, no web UI, few shuffle
+#: partitions (the default 200 makes every small query schedule 200 tasks).
+SPARK_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.ui.enabled": "false",
+    "spark.sql.shuffle.partitions": "4",
+}
+
+
+def spark_home() -> Path:
+    """Where PyPI's pyspark keeps Spark (bin/spark-submit, jars/): the wheel ships the Thrift Server."""
+    try:
+        import pyspark
+    except ImportError:
+        raise FileNotFoundError("pyspark is not installed (pip install pyspark; make test does)") from None
+    return Path(pyspark.__file__).resolve().parent
+
+
+def start_spark_thrift_server(work_dir: Path, port: int | None = None, log_path: Path | None = None,
+                              driver_memory: str = "2g", cores: int = 2, timeout: float = 180.0,
+                              detach: bool = False) -> LocalProcess:
+    """Start Spark's Thrift Server (HiveServer2 protocol) on 127.0.0.1; wait until it listens.
+
+    Its Derby metastore, Derby log and warehouse live in ``work_dir``, never in the current
+    directory. ``url`` is the SQLAlchemy URL without a database (``hive://127.0.0.1:PORT``).
+    Raises FileNotFoundError without Java or pyspark, RuntimeError when it does not start.
+    """
+    java = find_binary(("java",))
+    if java is None:
+        raise FileNotFoundError("no java binary (install the Debian package openjdk-17-jre-headless; make test does)")
+    home = spark_home()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    chosen = port or free_port()
+    conf = SPARK_CONF | {
+        "spark.sql.warehouse.dir": str(work_dir / "warehouse"),
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={work_dir}",
+        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={work_dir / 'metastore_db'};create=true",
+    }
+    command = [str(home / "bin" / "spark-submit"),
+               "--class", "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
+               "--master", f"local[{cores}]", "--driver-memory", driver_memory,
+               *[arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")],
+               "spark-internal",
+               "--hiveconf", f"hive.server2.thrift.port={chosen}",
+               "--hiveconf", "hive.server2.thrift.bind.host=127.0.0.1"]
+    output = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    try:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   cwd=work_dir, start_new_session=True,
+                                   env=os.environ | {"SPARK_HOME": str(home), "JAVA_HOME": str(Path(os.path.realpath(java)).parents[1])})
+    finally:
+        if log_path:
+            output.close()
+    server = LocalProcess("spark-thrift-server", f"hive://127.0.0.1:{chosen}", process, log_path,
+                          extra={"port": str(chosen), "work_dir": str(work_dir)})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the Spark Thrift Server exited with code {process.returncode}"
+                               + (f" (see {log_path})" if log_path else ""))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1)
+            if sock.connect_ex(("127.0.0.1", chosen)) == 0:
+                return server
+        time.sleep(0.5)
+    server.stop()
+    raise RuntimeError(f"the Spark Thrift Server did not listen on port {chosen} within {timeout:.0f}s"
+                       + (f" (see {log_path})" if log_path else ""))

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests and the demo run for real: a Pushgateway, Prometheus
-# (with promtool) and PostgreSQL's server binaries. Does nothing when they are all present.
+# (with promtool), PostgreSQL's server binaries and a Java runtime for the Spark Thrift Server
+# (pyspark itself comes from PyPI). Does nothing when they are all present.
 set -euo pipefail
 
 missing=()
@@ -10,6 +11,8 @@ command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 # The fault-injection tests make a private CA and a gateway certificate with openssl.
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
+# Spark 4 runs on Java 17 or 21.
+java -version 2>&1 | grep -Eq 'version "(1[7-9]|2[0-9])' || missing+=(openjdk-17-jre-headless)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

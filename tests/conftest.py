@@ -1,4 +1,4 @@
-"""Shared fixtures: real PostgreSQL, real SQLite, a real Pushgateway.
+"""Shared fixtures: real PostgreSQL, real SQLite, DuckDB, a real Spark Thrift Server, a real Pushgateway.
 
 PostgreSQL comes from ``$EVALJOBS_TEST_POSTGRES_URL``, else the server at 127.0.0.1:5432
 (database ``test``) when it answers, else a throwaway cluster started from the installed
@@ -122,12 +122,60 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "duckdb"])
+@pytest.fixture(scope="session")
+def spark_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """ONE Spark Thrift Server for the session (local[2], 2 GB, UTC; metastore and warehouse in
+    a temporary directory); its SQLAlchemy URL without a database. Fails when it cannot start.
+    ``$EVALJOBS_TEST_SPARK_URL`` (``hive://host:port``) points the tests at a running one instead."""
+    url = os.environ.get("EVALJOBS_TEST_SPARK_URL")
+    if url:
+        yield url.rstrip("/")
+        return
+    work = tmp_path_factory.mktemp("spark")
+    try:
+        server = localservices.start_spark_thrift_server(work, log_path=work / "spark.log")
+    except (FileNotFoundError, RuntimeError) as exc:
+        pytest.fail(f"cannot start the Spark Thrift Server: {exc}; make test installs Java and pyspark")
+    with server:
+        yield server.url
+
+
+@pytest.fixture
+def spark_url(spark_server: str) -> Iterator[str]:
+    """A URL whose default database is a fresh Spark database, dropped after the test."""
+    database = f"evaljobs_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(f"{spark_server}/default")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {database}"))
+    try:
+        yield f"{spark_server}/{database}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {database} CASCADE"))
+        admin.dispose()
+
+
+#: The engines of the matrix: every test that takes ``engine_url`` runs on each.
+ENGINES = ["sqlite", "postgresql", "duckdb", "spark"]
+
+
+@pytest.fixture(params=ENGINES)
 def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Like db_url, plus DuckDB: the same SQL files must run on every engine SQLAlchemy reaches."""
+    """Like db_url, plus DuckDB and Spark: the same SQL files must run on every engine we claim."""
     if request.param == "duckdb":
         return f"duckdb:///{tmp_path / 'evaljobs-test.duckdb'}"
-    return request.getfixturevalue(f"{request.param}_url" if request.param == "sqlite" else "postgres_url")
+    return request.getfixturevalue({"sqlite": "sqlite_url", "postgresql": "postgres_url", "spark": "spark_url"}[request.param])
+
+
+def is_spark(url: str) -> bool:
+    """Whether ``url`` is the Spark Thrift Server (a distributed engine: fewer examples there)."""
+    return url.startswith("hive://")
+
+
+def examples(url: str, default: int, on_spark: int = 3) -> int:
+    """How many hypothesis examples a property test runs on ``url``'s engine: every Spark
+    statement is a job of its own (~0.1-1 s), so the engine matrix keeps Spark's share small."""
+    return on_spark if is_spark(url) else default
 
 
 @pytest.fixture
@@ -153,9 +201,9 @@ def samples(url: str, name: str) -> list:
 
 
 #: Fixtures that stand for a running service: a test using one is marked ``service``.
-SERVICE_FIXTURES = frozenset({"postgres_server", "pushgateway"})
+SERVICE_FIXTURES = frozenset({"postgres_server", "pushgateway", "spark_server"})
 #: Parameter values of the engine fixtures that need a server.
-SERVICE_ENGINES = frozenset({"postgresql"})
+SERVICE_ENGINES = frozenset({"postgresql", "spark"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,4 +1,11 @@
-"""Write small, exact test data sets into a real database (reference schema)."""
+"""Write small, exact test data sets into a real database (reference schema), on every engine.
+
+Everything goes through the engine's SQLAlchemy URL, as a user's own loader would: on Spark
+(``hive://``) as ``CREATE TABLE ... USING parquet`` and one multi-row ``INSERT ... VALUES`` per
+chunk (each statement is a Spark job, so row-at-a-time inserts would take minutes), with
+timestamps and floats cast explicitly (Spark refuses to store a string literal in a TIMESTAMP
+column, and reads ``0.1`` as a DECIMAL).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.strategies import SearchStrategy
 
 from evaljobs.db import sqlfiles
-from evaljobs.db.dialects import bind_time
+from evaljobs.db.dialects import bind_time, dialect_of
+
+PREDICTION_COLUMNS = ("prediction_id", "model_name", "model_version", "predicted_at", "predicted_label",
+                      "score", "latency_seconds")
 
 
 @dataclass
@@ -34,12 +44,93 @@ class Label:
     labeled_at: datetime
 
 
+def is_spark(engine: sa.Engine) -> bool:
+    return engine.dialect.name == "hive"
+
+
+def column_type(engine: sa.Engine, sql_type: str) -> str:
+    """A column type of sql/schema.sql's spelling (VARCHAR(n), DOUBLE PRECISION) in the engine's."""
+    spec = dialect_of(engine.dialect.name)
+    upper = sql_type.upper()
+    if upper.startswith("VARCHAR") and spec.text_type != "VARCHAR":
+        return spec.text_type
+    if upper == "DOUBLE PRECISION":
+        return spec.float_type
+    if upper.startswith("TIMESTAMP") and is_spark(engine):
+        return "TIMESTAMP"
+    return sql_type
+
+
+def create_table(engine: sa.Engine, name: str, columns: dict[str, str]) -> None:
+    """(Re)create table ``name`` with ``columns`` (name -> type, schema.sql spelling)."""
+    body = ", ".join(f"{column} {column_type(engine, kind)}" for column, kind in columns.items())
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
+        conn.execute(sa.text(f"CREATE TABLE {name} ({body})" + (" USING parquet" if is_spark(engine) else "")))
+
+
+def add_columns(engine: sa.Engine, table: str, columns: dict[str, str]) -> None:
+    """Add feature columns to a table (Spark: ALTER TABLE ... ADD COLUMNS)."""
+    with engine.begin() as conn:
+        if is_spark(engine):
+            body = ", ".join(f"{column} {column_type(engine, kind)}" for column, kind in columns.items())
+            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMNS ({body})"))
+            return
+        for column, kind in columns.items():
+            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+
+
+def clear(engine: sa.Engine, table: str) -> None:
+    """Delete every row (Spark's Parquet tables have no DELETE: TRUNCATE)."""
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"{'TRUNCATE TABLE' if is_spark(engine) else 'DELETE FROM'} {table}"))
+
+
+def _spark_value(key: str, value: Any) -> str:
+    if isinstance(value, datetime):
+        return f"CAST(:{key} AS TIMESTAMP)"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "CAST('NaN' AS DOUBLE)"
+        if math.isinf(value):
+            return f"CAST('{'' if value > 0 else '-'}Infinity' AS DOUBLE)"
+        return f"CAST(:{key} AS DOUBLE)"
+    return f":{key}"
+
+
+def insert(engine: sa.Engine, table: str, rows: list[dict[str, Any]], chunk: int = 2500) -> None:
+    """Insert ``rows`` (dicts with the same keys) into ``table``; datetimes bound as the engine compares them."""
+    if not rows:
+        return
+    dialect = engine.dialect.name
+    columns = list(rows[0])
+    bound = [{c: bind_time(dialect, row[c]) if isinstance(row[c], datetime) else row[c] for c in columns}
+             for row in rows]
+    names = ", ".join(columns)
+    with engine.begin() as conn:
+        if not is_spark(engine):
+            placeholders = ", ".join(f":{c}" for c in columns)
+            conn.execute(sa.text(f"INSERT INTO {table} ({names}) VALUES ({placeholders})"), bound)
+            return
+        for start in range(0, len(bound), chunk):
+            params: dict[str, Any] = {}
+            tuples = []
+            for i, row in enumerate(bound[start:start + chunk]):
+                parts = []
+                for j, column in enumerate(columns):
+                    key = f"v{i}_{j}"
+                    params[key] = row[column]
+                    parts.append(_spark_value(key, row[column]))
+                tuples.append(f"({', '.join(parts)})")
+            conn.execute(sa.text(f"INSERT INTO {table} ({names}) VALUES {', '.join(tuples)}"), params)
+
+
 def reset(engine: sa.Engine) -> None:
     """Drop and recreate the reference tables."""
     with engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE IF EXISTS labels"))
         conn.execute(sa.text("DROP TABLE IF EXISTS predictions"))
-        for statement in sqlfiles.statements("schema"):
+        for statement in sqlfiles.statements("schema", engine.dialect.name):
             conn.execute(sa.text(statement))
 
 
@@ -48,30 +139,13 @@ def load(engine: sa.Engine, predictions: list[Prediction], labels: list[Label], 
     become text columns of the predictions table (e.g. segment columns)."""
     if fresh:
         reset(engine)
-    dialect = engine.dialect.name
     extra = sorted({key for p in predictions for key in p.extra})
-    with engine.begin() as conn:
-        if fresh:
-            for name in extra:
-                conn.execute(sa.text(f"ALTER TABLE predictions ADD COLUMN {name} VARCHAR(64)"))
-        if predictions:
-            conn.execute(
-                sa.text("INSERT INTO predictions (prediction_id, model_name, model_version, predicted_at, "
-                        f"predicted_label, score, latency_seconds{''.join(', ' + name for name in extra)}) "
-                        "VALUES (:prediction_id, :model_name, :model_version, :predicted_at, :predicted_label, "
-                        f":score, :latency_seconds{''.join(', :' + name for name in extra)})"),
-                [{"prediction_id": p.prediction_id, "model_name": p.model_name, "model_version": p.model_version,
-                  "predicted_at": bind_time(dialect, p.predicted_at), "predicted_label": p.predicted_label,
-                  "score": p.score, "latency_seconds": p.latency_seconds} | {name: p.extra.get(name) for name in extra}
-                 for p in predictions],
-            )
-        if labels:
-            conn.execute(
-                sa.text("INSERT INTO labels (prediction_id, label, labeled_at) VALUES (:prediction_id, :label, :labeled_at)"),
-                [{"prediction_id": lab.prediction_id, "label": lab.label, "labeled_at": bind_time(dialect, lab.labeled_at)}
-                 for lab in labels],
-            )
-
+    if fresh and extra:
+        add_columns(engine, "predictions", {name: "VARCHAR(64)" for name in extra})
+    insert(engine, "predictions", [{c: getattr(p, c) for c in PREDICTION_COLUMNS} | {name: p.extra.get(name) for name in extra}
+                                   for p in predictions])
+    insert(engine, "labels", [{"prediction_id": lab.prediction_id, "label": lab.label, "labeled_at": lab.labeled_at}
+                              for lab in labels])
 
 
 def for_each_data_set(url: str, job: Any, at: datetime, strategy: SearchStrategy,

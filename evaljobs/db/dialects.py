@@ -78,7 +78,7 @@ def _hive_error_text(error: BaseException) -> str:
     if match:
         text = match.group(2).encode().decode("unicode_escape", errors="replace")
     # Spark prefixes "Error running query: " and the exception class; the first line says it.
-    text = re.sub(r"^(Error running query: )?(org\.apache\.[\w.$]+: )?", "", text.strip())
+    text = re.sub(r"^(Error running query: )?(\[[\w.]+\] )?([\w.$]+(Exception|Error): )?", "", text.strip())
     return _first_line(Exception(text)) if text else type(error).__name__
 
 

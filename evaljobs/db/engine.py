@@ -175,6 +175,6 @@ def first_line(error: BaseException, dialect: str = "") -> str:
 def create_reference_schema(engine: Engine) -> None:
     """Create the reference ``predictions`` and ``labels`` tables (``sql/schema.sql``) if missing."""
     with connection(engine, "creating the reference schema") as conn:
-        for statement in sqlfiles.statements("schema"):
+        for statement in sqlfiles.statements("schema", engine.dialect.name):
             conn.execute(sa.text(statement))
         conn.commit()

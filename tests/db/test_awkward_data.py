@@ -10,10 +10,9 @@ from sklearn import metrics as skm
 
 from evaljobs import cli
 from evaljobs.errors import ConfigError, SourceError
-from evaljobs.db.dialects import bind_time
 from evaljobs.db.engine import connect
 
-from tests.dbdata import Label, Prediction, load
+from tests.dbdata import Label, Prediction, create_table, insert, load
 from tests.db.test_pipeline_db import AT, evaluate, load_url, make_job
 
 T = AT - timedelta(days=1, hours=12)
@@ -33,18 +32,15 @@ def test_two_versions_scoring_the_same_request(engine_url: str) -> None:
 def test_float_class_columns_match_integer_classes(engine_url: str) -> None:
     """A label column of floats (what a pandas column with NaNs becomes) still matches 1 and "1"."""
     engine = connect(engine_url, create=True)
-    with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE preds (prediction_id VARCHAR(8), model_name VARCHAR(8), "
-                             "model_version VARCHAR(8), predicted_at TIMESTAMP WITH TIME ZONE, "
-                             "predicted_label INTEGER, score DOUBLE PRECISION)"))
-        conn.execute(sa.text("CREATE TABLE truth (prediction_id VARCHAR(8), label DOUBLE PRECISION, "
-                             "labeled_at TIMESTAMP WITH TIME ZONE)"))
-        rows = [("a", 1, 0.9, 1.0), ("b", 0, 0.2, 0.0), ("c", 1, 0.6, 0.0), ("d", 0, 0.4, 1.0), ("e", 1, 0.7, 1.0)]
-        ts = bind_time(engine.dialect.name, T)
-        for pid, guess, score, truth in rows:
-            conn.execute(sa.text("INSERT INTO preds VALUES (:i, 'm', 'v1', :t, :g, :s)"),
-                         {"i": pid, "t": ts, "g": guess, "s": score})
-            conn.execute(sa.text("INSERT INTO truth VALUES (:i, :y, :t)"), {"i": pid, "y": truth, "t": ts})
+    create_table(engine, "preds", {"prediction_id": "VARCHAR(8)", "model_name": "VARCHAR(8)",
+                                   "model_version": "VARCHAR(8)", "predicted_at": "TIMESTAMP WITH TIME ZONE",
+                                   "predicted_label": "INTEGER", "score": "DOUBLE PRECISION"})
+    create_table(engine, "truth", {"prediction_id": "VARCHAR(8)", "label": "DOUBLE PRECISION",
+                                   "labeled_at": "TIMESTAMP WITH TIME ZONE"})
+    rows = [("a", 1, 0.9, 1.0), ("b", 0, 0.2, 0.0), ("c", 1, 0.6, 0.0), ("d", 0, 0.4, 1.0), ("e", 1, 0.7, 1.0)]
+    insert(engine, "preds", [{"prediction_id": pid, "model_name": "m", "model_version": "v1", "predicted_at": T,
+                              "predicted_label": guess, "score": score} for pid, guess, score, _ in rows])
+    insert(engine, "truth", [{"prediction_id": pid, "label": truth, "labeled_at": T} for pid, _, _, truth in rows])
     engine.dispose()
     job = make_job(positive_label=1, tables={"predictions": "preds", "labels": "truth"},
                    columns={"latency_seconds": None})

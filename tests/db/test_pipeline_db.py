@@ -20,6 +20,7 @@ from evaljobs.db import sqlfiles
 from evaljobs.db.source import JobSource
 from evaljobs.windows import plan_window
 
+from tests.conftest import examples
 from tests.dbdata import Label, Prediction, for_each_data_set, load, reset
 
 AT = datetime(2026, 1, 10, tzinfo=timezone.utc)
@@ -146,7 +147,8 @@ def data_sets(draw, task: str):
 def test_random_data_equals_sklearn(engine_url: str, task: str) -> None:
     job = make_job(task)
     for_each_data_set(engine_url, job, AT, data_sets(task),
-                      lambda result, predictions, labels, *_: assert_matches(result, expected(job, predictions, labels)))
+                      lambda result, predictions, labels, *_: assert_matches(result, expected(job, predictions, labels)),
+                      examples=examples(engine_url, 25))
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass"])

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
@@ -19,10 +18,12 @@ from evaljobs.drift import methods as drift
 from evaljobs.config import Job
 from evaljobs.drift.evaluate import evaluate_drift
 from evaljobs.records import FeatureDrift
-from evaljobs.db.dialects import bind_time
 from evaljobs.db.engine import connect, create_reference_schema
 from evaljobs.db.source import JobSource
 from evaljobs.windows import plan_window
+
+from tests import dbdata
+from tests.conftest import examples
 
 AT = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 WINDOW = plan_window(AT, timedelta(days=1), timedelta(0))  # [11-19 12:00, 11-20 12:00)
@@ -55,30 +56,21 @@ def postgres_engine(postgres_url: str):
 def _engine(url: str):
     engine = connect(url, create=True)
     create_reference_schema(engine)
-    with engine.begin() as conn:
-        conn.execute(sa.text("ALTER TABLE predictions ADD COLUMN x DOUBLE PRECISION"))
-        conn.execute(sa.text("ALTER TABLE predictions ADD COLUMN c VARCHAR(20)"))
-        conn.execute(sa.text("ALTER TABLE predictions ADD COLUMN t VARCHAR(20)"))
+    dbdata.add_columns(engine, "predictions", {"x": "DOUBLE PRECISION", "c": "VARCHAR(20)", "t": "VARCHAR(20)"})
     yield engine
     engine.dispose()
 
 
 def write(engine, rows: list[dict[str, Any]], labels: list[dict[str, Any]] = ()) -> None:
     """Replace the predictions (and labels) with ``rows``: dicts of version, at, and columns."""
-    dialect = engine.dialect.name
-    with engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM labels"))
-        conn.execute(sa.text("DELETE FROM predictions"))
-        if rows:
-            conn.execute(sa.text(
-                "INSERT INTO predictions (prediction_id, model_name, model_version, predicted_at, predicted_label, score, x, c, t) "
-                "VALUES (:id, 'm', :version, :at, :predicted, :score, :x, :c, :t)"),
-                [{"id": f"p{i}", "version": r["version"], "at": bind_time(dialect, r["at"]),
-                  "predicted": r.get("predicted", "ab"[i % 2]), "score": r.get("score"), "x": r.get("x"),
-                  "c": r.get("c"), "t": r.get("t")} for i, r in enumerate(rows)])
-        if labels:
-            conn.execute(sa.text("INSERT INTO labels (prediction_id, label, labeled_at) VALUES (:id, :label, :at)"),
-                         [{"id": lab["id"], "label": lab["label"], "at": bind_time(dialect, lab["at"])} for lab in labels])
+    dbdata.clear(engine, "labels")
+    dbdata.clear(engine, "predictions")
+    dbdata.insert(engine, "predictions", [
+        {"prediction_id": f"p{i}", "model_name": "m", "model_version": r["version"], "predicted_at": r["at"],
+         "predicted_label": r.get("predicted", "ab"[i % 2]), "score": r.get("score"), "x": r.get("x"),
+         "c": r.get("c"), "t": r.get("t")} for i, r in enumerate(rows)])
+    dbdata.insert(engine, "labels", [{"prediction_id": lab["id"], "label": lab["label"], "labeled_at": lab["at"]}
+                                     for lab in labels])
 
 
 def run(engine, job: Job, versions: list[str]):
@@ -117,7 +109,7 @@ def test_numeric_drift_equals_scipy_on_the_same_samples(engine):
     job = make_job({"reference": BASELINE, "features": [{"name": "x", "kind": "numeric"}],
                     "predicted_label": False, "label": False, "bins": 5})
 
-    @PROPERTY
+    @settings(PROPERTY, max_examples=examples(str(engine.url), 15))
     @given(sample.filter(lambda s: len(set(s)) > 1), sample, sample,
            st.integers(0, 3), st.integers(0, 3))
     def check(reference, current, other, reference_nulls, current_nulls):
@@ -164,7 +156,7 @@ def test_categorical_drift_equals_scipy_on_the_same_samples(engine):
     reference_sample = st.lists(st.sampled_from(["US", "GB", "DE", "FR"]), min_size=1, max_size=50)
     current_sample = st.lists(st.sampled_from(["US", "GB", "DE", "FR", "IN", "BR"]), min_size=1, max_size=50)
 
-    @PROPERTY
+    @settings(PROPERTY, max_examples=examples(str(engine.url), 15))
     @given(reference_sample.filter(lambda s: len(set(s)) > 1), current_sample, st.integers(0, 3))
     def check(reference, current, current_nulls):
         rows = [{"version": "old", "at": BASELINE_AT + timedelta(seconds=i), "c": c} for i, c in enumerate(reference)]
@@ -225,10 +217,10 @@ def test_reference_kinds_select_the_right_rows(engine):
              for i in range(30)]
     rows += [{"version": "v1", "at": BASELINE_AT + timedelta(seconds=i), "x": float(i % 4), "c": "ab"[i % 2]} for i in range(17)]
     write(engine, rows)
-    with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE training_set (x DOUBLE PRECISION, c VARCHAR(20), predicted_label VARCHAR(20))"))
-        conn.execute(sa.text("INSERT INTO training_set (x, c, predicted_label) VALUES (:x, :c, 'a')"),
-                     [{"x": float(i % 6), "c": "ab"[i % 2]} for i in range(11)])
+    dbdata.create_table(engine, "training_set", {"x": "DOUBLE PRECISION", "c": "VARCHAR(20)",
+                                                  "predicted_label": "VARCHAR(20)"})
+    dbdata.insert(engine, "training_set", [{"x": float(i % 6), "c": "ab"[i % 2], "predicted_label": "a"}
+                                           for i in range(11)])
     features = ["x", {"name": "c", "kind": "categorical"}]
     cases = {
         "baseline": ({"reference": BASELINE}, ["v1", "v2"], 17),
@@ -334,9 +326,8 @@ def test_a_missing_reference_table_or_column_is_reported(engine):
     job = make_job({"reference": {"kind": "table", "table": "no_such_table"}, "features": ["x"]})
     reports, problems = run(engine, job, ["v1"])
     assert reports == {} and "reference table or view 'no_such_table' not found" in str(problems[0])
-    with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE training_set (x DOUBLE PRECISION)"))
-        conn.execute(sa.text("INSERT INTO training_set (x) VALUES (1), (2), (3)"))
+    dbdata.create_table(engine, "training_set", {"x": "DOUBLE PRECISION"})
+    dbdata.insert(engine, "training_set", [{"x": 1.0}, {"x": 2.0}, {"x": 3.0}])
     job = make_job({"reference": {"kind": "table", "table": "training_set"}, "features": ["x"]})
     reports, problems = run(engine, job, ["v1"])
     messages = sorted(str(p) for p in problems)

@@ -23,7 +23,7 @@ from evaljobs.db.engine import connect
 from evaljobs.db.source import JobSource
 from evaljobs.windows import plan_window
 
-from tests.conftest import scrape
+from tests.conftest import examples, scrape
 from tests.dbdata import Label, Prediction, load
 from tests.db.test_pipeline_db import AT, evaluate, load_url, make_job
 
@@ -60,10 +60,10 @@ latency_values = st.one_of(
 
 
 def test_bucket_counts_sum_and_count_equal_numpy(engine_url: str) -> None:
-    """On SQLite, PostgreSQL and DuckDB."""
+    """On every engine of the matrix."""
     engine = connect(engine_url, create=True)
 
-    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=examples(engine_url, 20), deadline=None, suppress_health_check=list(HealthCheck))
     @given(buckets=bucket_sets,
            versions=st.dictionaries(st.sampled_from(["v1", "v2", "v 3/beta"]),
                                     st.lists(latency_values, min_size=1, max_size=40), min_size=1, max_size=3))
