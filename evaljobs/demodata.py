@@ -29,11 +29,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from evaljobs.db.dialects import bind_time
-from evaljobs.db.engine import connect, connection, create_reference_schema, describe_engine
+from evaljobs.db.dialects import dialect_of
+from evaljobs.db.engine import add_columns, connect, connection, create_reference_schema, describe_engine, insert_rows
 
-FEATURES = {"amount": "DOUBLE PRECISION", "country": "VARCHAR(8)", "account_age_days": "DOUBLE PRECISION",
-            "channel": "VARCHAR(16)"}
+#: The demo's feature columns: name -> "float" or "text", in the engine's own type names.
+FEATURES = {"amount": "float", "country": "text", "account_age_days": "float", "channel": "text"}
 CHANNELS = ("web", "app", "partner")
 INTENT_CLASSES = ("billing", "shipping", "returns", "tech", "other")
 COUNTRIES = ("US", "GB", "DE", "FR", "IN")
@@ -165,7 +165,8 @@ def build(url: str, now: datetime, days: int = 14, seed: int = 7) -> str:
     """Replace the reference tables at ``url`` with ``days`` of synthetic history ending at ``now``."""
     rng = random.Random(seed)
     engine = connect(url, create=True)
-    dialect = engine.dialect.name
+    spec = dialect_of(engine.dialect.name)
+    bind_time = spec.bind_time
     now = now.astimezone(timezone.utc)
     start = now - timedelta(days=days)
     with connection(engine, "replacing the demo tables") as conn:
@@ -174,17 +175,13 @@ def build(url: str, now: datetime, days: int = 14, seed: int = 7) -> str:
         conn.commit()
     create_reference_schema(engine)
     with connection(engine, "adding the demo feature columns") as conn:
-        for name, kind in [*FEATURES.items(), *((c, "DOUBLE PRECISION") for c in INTENT_SCORE_COLUMNS.values())]:
-            conn.execute(sa.text(f"ALTER TABLE predictions ADD COLUMN {name} {kind}"))
+        add_columns(conn, "predictions", {name: spec.float_type if kind == "float" else spec.text_type
+                                          for name, kind in FEATURES.items()}
+                    | {column: spec.float_type for column in INTENT_SCORE_COLUMNS.values()})
         conn.commit()
 
     prediction_columns = ["prediction_id", "model_name", "model_version", "predicted_at",
                           "predicted_label", "score", "latency_seconds", *FEATURES, *INTENT_SCORE_COLUMNS.values()]
-    insert_prediction = sa.text(
-        f"INSERT INTO predictions ({', '.join(prediction_columns)}) "
-        f"VALUES ({', '.join(':' + c for c in prediction_columns)})"
-    )
-    insert_label = sa.text("INSERT INTO labels (prediction_id, label, labeled_at) VALUES (:prediction_id, :label, :labeled_at)")
     predictions: list[dict[str, Any]] = []
     labels: list[dict[str, Any]] = []
     # Channels and the eta model draw from their own generators, so the fraud and intent rows
@@ -196,25 +193,23 @@ def build(url: str, now: datetime, days: int = 14, seed: int = 7) -> str:
             row.setdefault(column, None)
         if "channel" not in row:
             row["channel"] = channel_rng.choices(CHANNELS, weights=(3, 5, 2))[0]
-        predictions.append({c: row[c] for c in prediction_columns} | {"predicted_at": bind_time(dialect, row["predicted_at"])})
+        predictions.append({c: row[c] for c in prediction_columns} | {"predicted_at": bind_time(row["predicted_at"])})
         arrives = row["predicted_at"] + row["_delay"]
         if row["_labelled"] and arrives < now:
             labels.append({"prediction_id": row["prediction_id"], "label": row["_truth"],
-                           "labeled_at": bind_time(dialect, arrives)})
+                           "labeled_at": bind_time(arrives)})
             if row["model_name"] != "eta" and rng.random() < 0.02:
                 # A correction: an analyst first got it wrong; the later row wins.
                 wrong = "0" if row["_truth"] == "1" else ("1" if row["_truth"] == "0" else "other")
                 labels[-1]["label"] = wrong
                 labels.append({"prediction_id": row["prediction_id"], "label": row["_truth"],
-                               "labeled_at": bind_time(dialect, min(arrives + timedelta(hours=3), now - timedelta(seconds=1)))})
+                               "labeled_at": bind_time(min(arrives + timedelta(hours=3), now - timedelta(seconds=1)))})
     for i in range(25):
         labels.append({"prediction_id": f"unknown-{i}", "label": "1",
-                       "labeled_at": bind_time(dialect, now - timedelta(hours=rng.uniform(1, 24 * days)))})
+                       "labeled_at": bind_time(now - timedelta(hours=rng.uniform(1, 24 * days)))})
     with connection(engine, "writing demo data") as conn:
-        for chunk in range(0, len(predictions), 5000):
-            conn.execute(insert_prediction, predictions[chunk:chunk + 5000])
-        for chunk in range(0, len(labels), 5000):
-            conn.execute(insert_label, labels[chunk:chunk + 5000])
+        insert_rows(conn, "predictions", predictions)
+        insert_rows(conn, "labels", labels)
         conn.commit()
     engine.dispose()
     return (f"wrote {len(predictions):,} predictions and {len(labels):,} labels "

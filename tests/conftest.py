@@ -172,7 +172,7 @@ def is_spark(url: str) -> bool:
     return url.startswith("hive://")
 
 
-def examples(url: str, default: int, on_spark: int = 3) -> int:
+def examples(url: str, default: int, on_spark: int = 2) -> int:
     """How many hypothesis examples a property test runs on ``url``'s engine: every Spark
     statement is a job of its own (~0.1-1 s), so the engine matrix keeps Spark's share small."""
     return on_spark if is_spark(url) else default

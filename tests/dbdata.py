@@ -1,10 +1,9 @@
 """Write small, exact test data sets into a real database (reference schema), on every engine.
 
 Everything goes through the engine's SQLAlchemy URL, as a user's own loader would: on Spark
-(``hive://``) as ``CREATE TABLE ... USING parquet`` and one multi-row ``INSERT ... VALUES`` per
-chunk (each statement is a Spark job, so row-at-a-time inserts would take minutes), with
-timestamps and floats cast explicitly (Spark refuses to store a string literal in a TIMESTAMP
-column, and reads ``0.1`` as a DECIMAL).
+(``hive://``) as ``CREATE TABLE ... USING parquet`` and multi-row ``INSERT ... VALUES``
+(:func:`evaljobs.db.engine.insert_rows`: each Spark statement is a job, so row-at-a-time
+inserts would take minutes).
 """
 
 from __future__ import annotations
@@ -20,6 +19,8 @@ from hypothesis.strategies import SearchStrategy
 
 from evaljobs.db import sqlfiles
 from evaljobs.db.dialects import bind_time, dialect_of
+from evaljobs.db.engine import add_columns as engine_add_columns
+from evaljobs.db.engine import insert_rows
 
 PREDICTION_COLUMNS = ("prediction_id", "model_name", "model_version", "predicted_at", "predicted_label",
                       "score", "latency_seconds")
@@ -70,14 +71,9 @@ def create_table(engine: sa.Engine, name: str, columns: dict[str, str]) -> None:
 
 
 def add_columns(engine: sa.Engine, table: str, columns: dict[str, str]) -> None:
-    """Add feature columns to a table (Spark: ALTER TABLE ... ADD COLUMNS)."""
+    """Add feature columns (name -> type, schema.sql spelling) to a table."""
     with engine.begin() as conn:
-        if is_spark(engine):
-            body = ", ".join(f"{column} {column_type(engine, kind)}" for column, kind in columns.items())
-            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMNS ({body})"))
-            return
-        for column, kind in columns.items():
-            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+        engine_add_columns(conn, table, {column: column_type(engine, kind) for column, kind in columns.items()})
 
 
 def clear(engine: sa.Engine, table: str) -> None:
@@ -86,43 +82,12 @@ def clear(engine: sa.Engine, table: str) -> None:
         conn.execute(sa.text(f"{'TRUNCATE TABLE' if is_spark(engine) else 'DELETE FROM'} {table}"))
 
 
-def _spark_value(key: str, value: Any) -> str:
-    if isinstance(value, datetime):
-        return f"CAST(:{key} AS TIMESTAMP)"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "CAST('NaN' AS DOUBLE)"
-        if math.isinf(value):
-            return f"CAST('{'' if value > 0 else '-'}Infinity' AS DOUBLE)"
-        return f"CAST(:{key} AS DOUBLE)"
-    return f":{key}"
-
-
-def insert(engine: sa.Engine, table: str, rows: list[dict[str, Any]], chunk: int = 2500) -> None:
+def insert(engine: sa.Engine, table: str, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys) into ``table``; datetimes bound as the engine compares them."""
-    if not rows:
-        return
     dialect = engine.dialect.name
-    columns = list(rows[0])
-    bound = [{c: bind_time(dialect, row[c]) if isinstance(row[c], datetime) else row[c] for c in columns}
-             for row in rows]
-    names = ", ".join(columns)
+    bound = [{c: bind_time(dialect, v) if isinstance(v, datetime) else v for c, v in row.items()} for row in rows]
     with engine.begin() as conn:
-        if not is_spark(engine):
-            placeholders = ", ".join(f":{c}" for c in columns)
-            conn.execute(sa.text(f"INSERT INTO {table} ({names}) VALUES ({placeholders})"), bound)
-            return
-        for start in range(0, len(bound), chunk):
-            params: dict[str, Any] = {}
-            tuples = []
-            for i, row in enumerate(bound[start:start + chunk]):
-                parts = []
-                for j, column in enumerate(columns):
-                    key = f"v{i}_{j}"
-                    params[key] = row[column]
-                    parts.append(_spark_value(key, row[column]))
-                tuples.append(f"({', '.join(parts)})")
-            conn.execute(sa.text(f"INSERT INTO {table} ({names}) VALUES {', '.join(tuples)}"), params)
+        insert_rows(conn, table, bound)
 
 
 def reset(engine: sa.Engine) -> None:

@@ -197,6 +197,12 @@ class Dialect:
     push_lock: str = "none"
     #: The results store (claims, UPDATEs in transactions) may live in this database.
     results_store: bool = True
+    #: Inserting many rows takes one statement per row (executemany on PyHive), so bulk loads
+    #: (demo and test data) send multi-row ``VALUES`` lists with typed literals instead.
+    values_inserts: bool = False
+    #: ``ALTER TABLE ... ADD COLUMNS (a T, b T)`` in one statement (Spark) instead of one
+    #: ``ADD COLUMN`` each.
+    add_columns_together: bool = False
     #: Whether a failed query is the data's fault (a refused cast), reported per drift value.
     input_error: Callable[[DBAPIError], bool] = _standard_input_error
     #: The one line of a driver error that says what went wrong.
@@ -291,6 +297,8 @@ DIALECTS: dict[str, Dialect] = {
                     "THEN CAST(TRY_CAST({column} AS BIGINT) AS STRING) ELSE CAST({column} AS STRING) END"),
         connect_statements=("SET TIME ZONE 'UTC'",),
         results_store=False,
+        values_inserts=True,
+        add_columns_together=True,
         input_error=_hive_input_error,
         error_text=_hive_error_text,
         notes="no transactions or UPDATE on Parquet tables: keep the results store in another database",

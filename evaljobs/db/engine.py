@@ -6,9 +6,11 @@ multi-line exception never reaches the user and a password never appears in a me
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import weakref
+from datetime import datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -170,6 +172,58 @@ def first_line(error: BaseException, dialect: str = "") -> str:
     """The line of a driver error that says what went wrong (the first, on most engines),
     passwords redacted."""
     return redact(dialect_of(dialect).error_text(error))
+
+
+def insert_rows(conn: Connection, table: str, rows: list[dict[str, Any]], chunk: int = 2500) -> None:
+    """Insert ``rows`` (dicts with the same keys; datetimes already bound for the dialect) into
+    ``table`` (a trusted, already quoted name): for the demo and test data, never user input.
+
+    On engines whose driver runs one statement per row (Spark), rows go as multi-row ``VALUES``
+    lists, with timestamps and floats cast (Spark stores no string in a TIMESTAMP column and
+    reads ``0.1`` as a DECIMAL).
+    """
+    if not rows:
+        return
+    columns = list(rows[0])
+    names = ", ".join(columns)
+    if not dialect_of(conn.dialect.name).values_inserts:
+        placeholders = ", ".join(f":{c}" for c in columns)
+        statement = sa.text(f"INSERT INTO {table} ({names}) VALUES ({placeholders})")
+        for start in range(0, len(rows), chunk):
+            conn.execute(statement, rows[start:start + chunk])
+        return
+    for start in range(0, len(rows), chunk):
+        params: dict[str, Any] = {}
+        tuples = []
+        for i, row in enumerate(rows[start:start + chunk]):
+            parts = []
+            for j, column in enumerate(columns):
+                key, value = f"v{i}_{j}", row[column]
+                params[key] = value
+                parts.append(_typed_value(key, value))
+            tuples.append(f"({', '.join(parts)})")
+        conn.execute(sa.text(f"INSERT INTO {table} ({names}) VALUES {', '.join(tuples)}"), params)
+
+
+def _typed_value(key: str, value: Any) -> str:
+    if isinstance(value, datetime):
+        return f"CAST(:{key} AS TIMESTAMP)"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "CAST('NaN' AS DOUBLE)"
+        if math.isinf(value):
+            return f"CAST('{'' if value > 0 else '-'}Infinity' AS DOUBLE)"
+        return f"CAST(:{key} AS DOUBLE)"
+    return f":{key}"
+
+
+def add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
+    """Add columns (name -> type) to a table (Spark spells it ADD COLUMNS (...))."""
+    if dialect_of(conn.dialect.name).add_columns_together:
+        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMNS ({', '.join(f'{c} {t}' for c, t in columns.items())})"))
+        return
+    for column, kind in columns.items():
+        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
 
 
 def create_reference_schema(engine: Engine) -> None:
