@@ -60,15 +60,16 @@ def assert_same(want: object, got: object, path: str = "") -> None:
 @pytest.fixture(scope="module")
 def sqlite_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     results = demo_results(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}")
-    # Not vacuous: both jobs, several versions, core metrics, AUC, latency and drift.
+    # Not vacuous: every job, several versions, core and regression metrics, AUC, latency and drift.
     jobs = {job["job"]: job for job in results["jobs"]}
-    assert set(jobs) == {"fraud-daily", "intent-6h"}
+    assert set(jobs) == {"fraud-daily", "intent-6h", "eta-6h"}
     assert all(not job["problems"] for job in jobs.values()), results
     fraud = {v["model_version"]: v for v in jobs["fraud-daily"]["versions"]}
     assert {"v2", "v3-canary"} <= set(fraud)
     assert fraud["v3-canary"]["roc_auc"] and fraud["v3-canary"]["latency"]["count"]
     assert {f["feature"] for f in fraud["v3-canary"]["drift"]["features"]} >= {"amount", "country", "score"}
     assert any(v["drift"]["features"] for v in jobs["intent-6h"]["versions"])
+    assert any(v.get("regression") for v in jobs["eta-6h"]["versions"])
     return results
 
 

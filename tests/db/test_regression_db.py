@@ -17,6 +17,7 @@ from evaljobs.db.engine import connect
 from evaljobs.errors import ConfigError, SourceError
 from evaljobs.windows import plan_window
 
+from tests.conftest import examples
 from tests.db.test_pipeline_db import AT, ORIGIN, TOL, evaluate, make_job
 from tests.dbdata import Label, Prediction, for_each_data_set, load
 
@@ -124,7 +125,7 @@ def regression_sets(draw):
 def test_random_data_equals_sklearn(engine_url: str) -> None:
     job = regression_job()
     for_each_data_set(engine_url, job, AT, regression_sets(), lambda result, predictions, labels, *_:
-                      assert_regression(result, expected_regression(job, predictions, labels)), examples=30)
+                      assert_regression(result, expected_regression(job, predictions, labels)), examples=examples(engine_url, 30))
 
 
 def delivery_rows(version: str, pairs: list[tuple[float, float]], start: int = 0):
