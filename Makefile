@@ -46,3 +46,10 @@ stack: venv system-deps
 
 stack-down:
 	$(BIN)/python -m dev.stack down
+
+# The same job on SQLite, PostgreSQL, DuckDB and Spark (a Thrift Server started for the run),
+# as ratios to each engine's own join floor; rows via BENCH_ROWS, engines via BENCH_ENGINES.
+BENCH_ENGINES ?= sqlite,postgresql,duckdb,spark
+.PHONY: bench-engines
+bench-engines: venv
+	$(BIN)/python bench/engines.py --rows $(BENCH_ROWS) --engines $(BENCH_ENGINES) --postgres-url '$(BENCH_URL)'

@@ -233,3 +233,42 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
     assert "\rbackfill j [####....] 2/4 eta" in terminal.getvalue()
     assert "\rbackfill j [########] 4/4 eta 0s" in terminal.getvalue()
     assert log.getvalue().splitlines() == [f"backfill j: {n}/4 window {n} ok" for n in range(1, 5)]
+
+
+BACKFILL_NOW = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
+
+
+def backfilled(url: str, tmp_path: Path) -> list[dict]:
+    """Backfill two windows of fraud-6h from the demo data at ``url``, the results store in SQLite."""
+    demodata.build(url, now=BACKFILL_NOW, days=3)
+    results_url = f"sqlite:///{tmp_path / 'results.db'}"
+    config = tmp_path / "schedules.yaml"
+    config.write_text(f"database: '{url}'\nresults: {{database: '{results_url}'}}\njobs:\n{FRAUD}")
+    start, end = BACKFILL_NOW - timedelta(hours=36), BACKFILL_NOW - timedelta(hours=24)
+    assert cli.main(["backfill", "fraud-6h", "--config", str(config), "--from", iso(start), "--to", iso(end)]) == 0
+    rows = [r for r in stored(results_url) if r["origin"] == "backfill"]
+    assert len([r for r in rows if r["row_kind"] == "job"]) == 2
+    return sorted(rows, key=lambda r: (r["window_start"], r["row_kind"], r["model_version"]))
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "postgresql", "spark"])
+def test_backfill_from_every_engine_stores_the_sqlite_numbers(engine, request, tmp_path, capsys) -> None:
+    """The data on DuckDB, PostgreSQL or Spark, the results store in SQLite (as Spark needs)."""
+    url = {"duckdb": lambda: f"duckdb:///{tmp_path / 'demo.duckdb'}",
+           "postgresql": lambda: request.getfixturevalue("postgres_url"),
+           "spark": lambda: request.getfixturevalue("spark_url")}[engine]()
+    (tmp_path / "sqlite").mkdir()
+    (tmp_path / engine).mkdir()
+    want = backfilled(f"sqlite:///{tmp_path / 'sqlite' / 'demo.db'}", tmp_path / "sqlite")
+    got = backfilled(url, tmp_path / engine)
+    capsys.readouterr()
+    assert len(got) == len(want) > 2
+    for a, b in zip(want, got):
+        assert (a["window_start"], a["row_kind"], a["model_version"], a["status"], a["window_predictions"],
+                a["labeled_predictions"]) == (b["window_start"], b["row_kind"], b["model_version"], b["status"],
+                                              b["window_predictions"], b["labeled_predictions"])
+        for metric in ("accuracy", "macro_recall", "macro_f1", "roc_auc"):
+            if a[metric] is None:  # the job rows
+                assert b[metric] is None and a["row_kind"] == "job"
+            else:
+                assert b[metric] == pytest.approx(a[metric], rel=1e-9, abs=1e-12), (metric, a["model_version"])
