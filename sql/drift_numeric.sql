@@ -85,11 +85,13 @@ cumulative AS (
         CAST(SUM(reference_n) OVER up_to AS BIGINT) AS reference_at_or_below,
         CAST(SUM(current_n) OVER up_to AS BIGINT) AS current_at_or_below,
         CAST(SUM(reference_n) OVER same_value AS BIGINT) AS reference_at,
-        -- LEAD ignores the frame, so it shares the running sums' window (and their sort).
         LEAD(value) OVER up_to AS next_value
     FROM both_samples
+    -- No explicit frame: with ORDER BY the default is RANGE BETWEEN UNBOUNDED PRECEDING AND
+    -- CURRENT ROW (equal values are peers), and LEAD may share the window (Spark refuses LEAD
+    -- over a window with an explicit frame), so one sort serves them all on every engine.
     WINDOW
-        up_to AS (PARTITION BY model_version ORDER BY value RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+        up_to AS (PARTITION BY model_version ORDER BY value),
         same_value AS (PARTITION BY model_version, value)
 ),
 positioned AS (
@@ -119,7 +121,9 @@ running AS (
         SUM((next_value - value) * gap) OVER so_far AS area,
         LEAD(bin) OVER so_far AS next_bin
     FROM positioned
-    WINDOW so_far AS (PARTITION BY model_version ORDER BY value ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+    -- The default (RANGE) frame again: a reference and a current row of equal value are peers,
+    -- so a bin's last row carries both rows' gap and area whichever of them sorts last.
+    WINDOW so_far AS (PARTITION BY model_version ORDER BY value)
 ),
 bin_ends AS (
     SELECT model_version, bin, value, reference_at_or_below, current_at_or_below, max_gap, area
