@@ -207,6 +207,10 @@ class Dialect:
     input_error: Callable[[DBAPIError], bool] = _standard_input_error
     #: The one line of a driver error that says what went wrong.
     error_text: Callable[[BaseException], str] = _first_line
+    #: Declared unique keys of the labels table come from ``sql/<dialect>/unique_keys.sql``
+    #: (DuckDB, whose SQLAlchemy inspector reads a PostgreSQL catalog it lacks), else from the
+    #: SQLAlchemy inspector (a dialect that cannot list keys means "none declared").
+    unique_keys_query: bool = False
     #: Extra words for the README's support matrix and error hints.
     notes: str = ""
     slots: dict[str, str] = field(init=False, repr=False, compare=False)
@@ -285,6 +289,7 @@ DIALECTS: dict[str, Dialect] = {
                     "THEN CAST(TRY_CAST({column} AS BIGINT) AS VARCHAR) ELSE CAST({column} AS VARCHAR) END"),
         connect_statements=("SET TimeZone = 'UTC'",),
         push_lock="file",
+        unique_keys_query=True,
     ),
     # Apache Spark's Thrift Server (HiveServer2 protocol) through PyHive: hive://host:port/db.
     "hive": Dialect(

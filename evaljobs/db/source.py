@@ -140,8 +140,8 @@ class JobSource:
         schema, _, name = table.rpartition(".")
         wanted = [self.job.columns.label_prediction_id.lower()]
         with connection(self.engine, f"job {self.job.name!r}: reading the keys of {table!r}") as conn:
-            if self.dialect == "duckdb":
-                found = conn.execute(sa.text(sqlfiles.render("unique_keys", {}, dialect="duckdb")),
+            if self.spec.unique_keys_query:
+                found = conn.execute(sa.text(sqlfiles.render("unique_keys", {}, dialect=self.dialect)),
                                      {"table_name": name, "schema_name": schema or None}).scalars()
                 return any([c.strip().strip('"').lower() for c in text.strip("[]").split(",")] == wanted
                            for text in found)
