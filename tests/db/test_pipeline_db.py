@@ -20,7 +20,7 @@ from evaljobs.db import sqlfiles
 from evaljobs.db.source import JobSource
 from evaljobs.windows import plan_window
 
-from tests.conftest import examples
+from tests.conftest import ENGINES, examples
 from tests.dbdata import Label, Prediction, for_each_data_set, load, reset
 
 AT = datetime(2026, 1, 10, tzinfo=timezone.utc)
@@ -152,6 +152,8 @@ def test_random_data_equals_sklearn(engine_url: str, task: str) -> None:
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
+# Spark has no unique keys to declare (it always ranks, as the engine matrix's other tests check).
+@pytest.mark.parametrize("engine_url", [engine for engine in ENGINES if engine != "spark"], indirect=True)
 def test_declared_unique_labels_skip_the_ranking_and_equal_sklearn(engine_url: str, task: str) -> None:
     """With a unique index on labels.prediction_id the latest-label ranking is left out of the SQL
     (one join, no sort); the numbers stay those of scikit-learn, shadow versions included."""
