@@ -19,6 +19,9 @@ from evaljobs.windows import plan_window
 
 from tests.db.test_pipeline_db import AT, make_job
 from tests.dbdata import Label, Prediction, for_each_data_set, load
+from tests.conftest import ENGINES
+
+NOT_YET_ON_SPARK = [engine for engine in ENGINES if engine != "spark"]
 
 LABEL_DELAY = timedelta(hours=6)
 
@@ -66,6 +69,8 @@ def expected_delays(job, predictions, labels) -> dict:
     return out
 
 
+# Not yet run on Spark: this feature landed after the engine matrix did (see the README's matrix).
+@pytest.mark.parametrize("engine_url", NOT_YET_ON_SPARK, indirect=True)
 def test_random_delays_equal_a_plain_computation(engine_url: str) -> None:
     job = delay_job()
 

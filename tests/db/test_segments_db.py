@@ -20,6 +20,9 @@ from evaljobs.windows import plan_window
 from tests.db.test_pipeline_db import AT, ORIGIN, TOL, evaluate, make_job
 from tests.db.test_regression_db import latest_labels
 from tests.dbdata import Label, Prediction, for_each_data_set, load
+from tests.conftest import ENGINES
+
+NOT_YET_ON_SPARK = [engine for engine in ENGINES if engine != "spark"]
 
 SEGMENTS = ["country", "channel"]
 COUNTRIES = ["AA", "BB", "CC", "DD", None]
@@ -89,6 +92,8 @@ def check_segments(result, job, predictions: list[Prediction], labels: list[Labe
 
 
 @pytest.mark.parametrize("task", ["multiclass", "regression"])
+# Not yet run on Spark: this feature landed after the engine matrix did (see the README's matrix).
+@pytest.mark.parametrize("engine_url", NOT_YET_ON_SPARK, indirect=True)
 def test_random_segments_equal_sklearn(engine_url: str, task: str) -> None:
     job = make_job(task, segments=SEGMENTS, max_segment_values=2)
     for_each_data_set(engine_url, job, AT, segmented_sets(task), lambda result, predictions, labels, *_:
