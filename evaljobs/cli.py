@@ -158,6 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--at", type=_timestamp, help="evaluation time, ISO 8601 (default: now)")
     gate.add_argument("--markdown", metavar="FILE", help="write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
     gate.add_argument("--junit", metavar="FILE", help="write JUnit XML, one test case per threshold")
+
+    report_ = sub.add_parser("report", help="draw a job's stored results (the results store) as one self-contained "
+                                            "HTML page; evaluates nothing")
+    report_.add_argument("job", help="job name from the config")
+    with_config(report_)
+    report_.add_argument("--from", dest="start", type=_timestamp,
+                         help=f"windows ending after this, ISO 8601 (default: --to minus {REPORT_DAYS} days)")
+    report_.add_argument("--to", dest="end", type=_timestamp, help="windows ending at or before this (default: now)")
+    report_.add_argument("--html", metavar="FILE", help="write the page here (offline: everything inlined)")
     return parser
 
 
@@ -347,6 +356,37 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if args.junit:
         gatereport.write(args.junit, gatereport.junit(report, time.monotonic() - started), "JUnit report", "--junit")
     return EXIT_OK if report.passed else EXIT_FAILED
+
+
+#: The default range of ``evaljobs report``.
+REPORT_DAYS = 30
+
+
+@command("report")
+def cmd_report(args: argparse.Namespace) -> int:
+    from evaljobs.sinks import html
+
+    config = load_config(args.config)
+    job = config.job(args.job)
+    if args.html:
+        html.plotly_modules()  # a missing extra is said before the store is read
+    until = args.end or now_utc()
+    since = args.start or until - timedelta(days=REPORT_DAYS)
+    if since >= until:
+        raise ConfigError(f"--from {since:%Y-%m-%dT%H:%M:%SZ} is not before --to {until:%Y-%m-%dT%H:%M:%SZ}",
+                          "give a --from earlier than --to")
+    with Runner(config) as runner:
+        rows = open_store(config, runner).report_rows(job.name, since, until)
+    data = html.JobReport.from_rows(job.name, job.model, since, until, job.gate, rows)
+    if not data.windows:
+        raise EvaljobsError(f"job {job.name!r}: the results store has no window ending in "
+                            f"({since:%Y-%m-%dT%H:%M:%SZ}, {until:%Y-%m-%dT%H:%M:%SZ}]",
+                            "widen --from/--to, or store results first with evaljobs run, schedule or backfill")
+    print("\n".join(html.summary_lines(data)))
+    if args.html:
+        path = html.write(args.html, html.job_report(data))
+        print(f"wrote the HTML report to {path}", file=sys.stderr)
+    return EXIT_OK
 
 
 class RedactingFormatter(logging.Formatter):

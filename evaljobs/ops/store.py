@@ -488,6 +488,22 @@ class ResultsStore:
             return out
 
 
+    def report_rows(self, job: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """A job's finished rows whose window ends in ``(since, until]``, oldest window first,
+        each with its stored record parsed (``record``; None for a failed window)."""
+        self.ensure_schema()
+        params = {"job": job, "since": self._t(since), "until": self._t(until)}
+        with connection(self.engine, "results store: reading results for a report") as conn:
+            out = []
+            for row in conn.execute(self._statement("report_rows"), params).mappings():
+                item = dict(row)
+                for name in ("window_start", "window_end", "evaluated_at", "labels_as_of"):
+                    item[name] = _as_datetime(item[name])
+                item["record"] = json.loads(item.pop("result")) if item["result"] else None
+                out.append(item)
+            return out
+
+
 def migrations() -> list[tuple[int, str]]:
     """``(version, file name without .sql)`` of every file in ``sql/migrations/``, ascending."""
     found = []

@@ -60,3 +60,25 @@ def latency_histograms(source: JobSource, window: Window) -> tuple[dict[str, Lat
             missing=int(row.predictions) - int(row.observed),
         )
     return histograms, problems
+
+
+def histogram_quantile(q: float, bounds: tuple[float, ...], cumulative_counts: tuple[int, ...],
+                       count: int) -> float | None:
+    """The ``q`` quantile of a cumulative histogram as PromQL's ``histogram_quantile`` computes it.
+
+    Linear interpolation inside the bucket that holds rank ``q * count`` (the first bucket's
+    lower edge is 0); a rank in the +Inf bucket gives the largest finite bound. It is an
+    estimate with a stated bound: the exact quantile of the observations lies in the same
+    bucket, so the error is at most that bucket's width. None when nothing was observed.
+    """
+    if count <= 0 or not 0 <= q <= 1:
+        return None
+    rank = q * count
+    previous_bound, previous_count = 0.0, 0
+    for bound, cumulative in zip(bounds, cumulative_counts):
+        if cumulative >= rank and cumulative > previous_count:
+            return previous_bound + (bound - previous_bound) * (rank - previous_count) / (cumulative - previous_count)
+        if cumulative >= rank:  # an empty bucket at the rank: its lower edge, as Prometheus does
+            return previous_bound
+        previous_bound, previous_count = bound, cumulative
+    return bounds[-1] if bounds else None

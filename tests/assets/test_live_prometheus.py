@@ -17,6 +17,7 @@ import pytest
 from evaljobs import cli
 from dev import localservices, stack
 from evaljobs import demodata
+from evaljobs.quality import latency
 
 from tests.assets.test_grafana_dashboard import panel_queries, substitute, variable_queries
 from tests.assets.test_prometheus_rules import RULES, rules
@@ -27,17 +28,11 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def histogram_quantile(q: float, buckets: list[dict]) -> float:
-    """Prometheus's bucketQuantile (2.42) on cumulative buckets ``[{"le", "count"}]``, +Inf last."""
-    bounds = [math.inf if b["le"] == "+Inf" else float(b["le"]) for b in buckets]
-    counts = [float(b["count"]) for b in buckets]
-    rank = q * counts[-1]
-    index = next(i for i, c in enumerate(counts) if c >= rank)
-    if index == len(bounds) - 1:
-        return bounds[-2]
-    start, count = 0.0, counts[index]
-    if index > 0:
-        start, count, rank = bounds[index - 1], count - counts[index - 1], rank - counts[index - 1]
-    return start + (bounds[index] - start) * (rank / count)
+    """evaljobs' histogram_quantile (the report's p95) on cumulative buckets ``[{"le", "count"}]``, +Inf
+    last: the recording rules' values below are Prometheus's own, so this is checked against it."""
+    finite = [b for b in buckets if b["le"] != "+Inf"]
+    return latency.histogram_quantile(q, tuple(float(b["le"]) for b in finite),
+                                      tuple(int(b["count"]) for b in finite), int(buckets[-1]["count"]))
 
 
 def test_histogram_quantile_reference() -> None:

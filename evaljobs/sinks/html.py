@@ -1,0 +1,664 @@
+"""Self-contained HTML pages with charts: ``evaljobs report`` (a job's stored results over time)
+and the page helpers ``evaljobs gate --html`` uses (:mod:`evaljobs.sinks.gatereport`).
+
+Charts are Plotly figures; the page inlines plotly.js once (no CDN, no network: the file opens
+offline, e.g. as a CI artefact). Plotly is the optional extra ``report``; without it the
+commands say ``pip install 'evaljobs[report]'``.
+
+The job report draws only what the results store holds (:meth:`ResultsStore.report_rows`:
+each window's stored record, as ``to_dict()`` wrote it); nothing is evaluated again. Numbers a
+record lacks are not drawn, and record fields this module does not know (new metric groups,
+e.g. regression or estimated performance) are drawn generically as series over time.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from evaljobs.config import Gate
+from evaljobs.drift.catalogue import TESTS
+from evaljobs.errors import ConfigError
+from evaljobs.quality.latency import histogram_quantile
+from evaljobs.sinks.files import write_atomically
+
+#: The ModelAccuracyLow alert's threshold in prometheus/evaljobs.rules.yml (a test keeps them equal).
+ACCURACY_ALERT_THRESHOLD = 0.9
+#: Drift colour scale: log2 of score-vs-threshold, clipped to +-this (0 = at the threshold).
+DRIFT_SEVERITY_CLIP = 3.0
+
+INSTALL_HINT = "pip install 'evaljobs[report]'"
+
+#: Record fields drawn by the dedicated charts (or not series at all); every other numeric field
+#: of a record is drawn by :func:`extra_series_figures`.
+KNOWN_FIELDS = frozenset({
+    "job", "model", "model_version", "task", "window_start", "window_end", "labels_as_of",
+    "window_predictions", "labeled_predictions", "label_coverage", "predictions_total", "confusion",
+    "accuracy", "per_class", "macro", "micro", "weighted", "drift", "latency", "scored_predictions",
+})
+
+
+def plotly_modules() -> tuple[Any, Any, Any]:
+    """``(plotly.graph_objects, plotly.subplots.make_subplots, plotly.offline)``, or a one-line error."""
+    try:
+        import plotly.graph_objects as go
+        import plotly.offline as offline
+        from plotly.subplots import make_subplots
+    except ImportError:
+        raise ConfigError("the HTML report needs Plotly, which is not installed", INSTALL_HINT) from None
+    return go, make_subplots, offline
+
+
+# ---- the page --------------------------------------------------------------------------------
+@dataclass
+class Section:
+    """One block of the page: a heading, one line saying what it shows, and a chart and/or HTML."""
+
+    title: str
+    explanation: str
+    figure: Any = None          # a plotly Figure
+    body: str = ""              # extra HTML (tables), already escaped
+    height: int = 360
+
+
+_STYLE = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0; color: #1f2328;
+       background: #f6f8fa; }
+header { background: #24292f; color: #fff; padding: 16px 28px; }
+header h1 { margin: 0 0 4px; font-size: 22px; }
+header p { margin: 2px 0; color: #d0d7de; font-size: 14px; }
+main { max-width: 1280px; margin: 0 auto; padding: 12px 28px 40px; }
+section { background: #fff; border: 1px solid #d0d7de; border-radius: 6px; margin: 14px 0; padding: 10px 16px; }
+section h2 { font-size: 17px; margin: 4px 0; }
+section p.what { margin: 2px 0 6px; color: #57606a; font-size: 13px; }
+table { border-collapse: collapse; font-size: 13px; margin: 6px 0; }
+th, td { border-bottom: 1px solid #d8dee4; padding: 3px 10px; text-align: left; }
+td.nowrap { white-space: nowrap; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.drift { color: #cf222e; font-weight: 600; }
+.ok { color: #1a7f37; }
+.fail { color: #cf222e; font-weight: 600; }
+footer { color: #57606a; font-size: 12px; text-align: center; padding-bottom: 20px; }
+"""
+
+
+def page(title: str, lines: Sequence[str], sections: Sequence[Section], footer: str) -> str:
+    """One HTML document: plotly.js inlined once in the head, then one ``<section>`` per block.
+
+    Each chart is a ``<div class="chart">``: the browser test checks every one of them drew.
+    """
+    _go, _subplots, offline = plotly_modules()
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title>",
+        f"<style>{_STYLE}</style>",
+        # The whole library, inline: the page works offline and from a file URL.
+        f'<script type="text/javascript">{offline.get_plotlyjs()}</script>',
+        "</head><body>",
+        f"<header><h1>{html.escape(title)}</h1>",
+        *(f"<p>{html.escape(line)}</p>" for line in lines),
+        "</header><main>",
+    ]
+    for index, section in enumerate(sections):
+        parts.append(f"<section><h2>{html.escape(section.title)}</h2>"
+                     f'<p class="what">{html.escape(section.explanation)}</p>')
+        parts.append(section.body)  # tables first: the numbers, then their picture
+        if section.figure is not None:
+            section.figure.update_layout(height=section.height, template="plotly_white",
+                                         margin=dict(l=60, r=30, t=50, b=50))
+            chart = section.figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{index}",
+                                           config={"displaylogo": False, "responsive": True})
+            parts.append(f'<div class="chart" data-title="{html.escape(section.title)}">{chart}</div>')
+        parts.append("</section>")
+    parts += ["</main>", f"<footer>{html.escape(footer)}</footer>", "</body></html>"]
+    return "\n".join(parts)
+
+
+def write(path: str | os.PathLike[str], document: str, option: str = "--html") -> Path:
+    """Write a page atomically (a reader sees the old page or the new one)."""
+    return write_atomically(path, document.encode("utf-8"), "the HTML report", option)
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[tuple[str, str]]]) -> str:
+    """An HTML table; each cell is ``(text, css class)`` and the text is escaped here."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="{css}">{html.escape(text)}</td>' for text, css in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def colours(names: Sequence[str]) -> dict[str, str]:
+    """One colour per name, stable within a page (Plotly's qualitative palette)."""
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+               "#bcbd22", "#7f7f7f"]
+    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
+
+
+def ratio(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def small(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3g}" if value and abs(value) < 1e-3 else f"{value:.3f}"
+
+
+# ---- the job report: data from the store ---------------------------------------------------------
+@dataclass
+class Point:
+    """One version's stored record of one window."""
+
+    window_start: datetime
+    window_end: datetime
+    record: dict[str, Any]
+
+
+@dataclass
+class JobReport:
+    """A job's stored results in a time range, by version (oldest window first)."""
+
+    job: str
+    model: str
+    since: datetime
+    until: datetime
+    gate: Gate | None
+    versions: dict[str, list[Point]] = field(default_factory=dict)
+    windows: list[dict[str, Any]] = field(default_factory=list)   # the job rows: status, error
+
+    @classmethod
+    def from_rows(cls, job: str, model: str, since: datetime, until: datetime, gate: Gate | None,
+                  rows: Iterable[dict[str, Any]]) -> "JobReport":
+        """Group :meth:`ResultsStore.report_rows` by version (versions in order of first appearance)."""
+        report = cls(job, model, since, until, gate)
+        for row in rows:
+            if row["row_kind"] == "job":
+                report.windows.append(row)
+            elif row["record"] is not None:
+                report.versions.setdefault(row["model_version"], []).append(
+                    Point(row["window_start"], row["window_end"], row["record"]))
+        return report
+
+    @property
+    def colour(self) -> dict[str, str]:
+        return colours(list(self.versions))
+
+    def latest(self, version: str, needs: str) -> Point | None:
+        """The version's latest window whose record has a non-empty ``needs`` field."""
+        return next((p for p in reversed(self.versions[version]) if p.record.get(needs)), None)
+
+
+def _value(record: dict[str, Any], path: Sequence[str]) -> float | None:
+    value: Any = record
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _series(points: Sequence[Point], path: Sequence[str]) -> tuple[list[datetime], list[float | None]]:
+    return [p.window_end for p in points], [_value(p.record, path) for p in points]
+
+
+def p95_seconds(record: dict[str, Any]) -> float | None:
+    """p95 latency of a stored record's histogram (PromQL's interpolation; see histogram_quantile)."""
+    latency = record.get("latency")
+    if not latency:
+        return None
+    finite = [b for b in latency["buckets"] if b["le"] != "+Inf"]
+    return histogram_quantile(0.95, tuple(float(b["le"]) for b in finite), tuple(int(b["count"]) for b in finite),
+                              int(latency["count"]))
+
+
+def drift_severity(feature: dict[str, Any]) -> float | None:
+    """log2 of how far a feature's deciding number is past its threshold (> 0 = drift), clipped.
+
+    Distances: ``score / threshold``; tests: ``threshold / p-value`` (a smaller p is stronger).
+    None when the feature was not compared.
+    """
+    method, threshold = feature.get("method"), feature.get("threshold")
+    statistic = (feature.get("statistics") or {}).get(method) if method else None
+    if statistic is None or not threshold:
+        return None
+    if method in TESTS:
+        p = statistic.get("p_value")
+        ratio_ = math.inf if p == 0 else (threshold / p if p is not None else None)
+    else:
+        ratio_ = statistic["score"] / threshold
+    if ratio_ is None:
+        return None
+    if ratio_ <= 0:
+        return -DRIFT_SEVERITY_CLIP
+    return max(-DRIFT_SEVERITY_CLIP, min(DRIFT_SEVERITY_CLIP, math.log2(ratio_))) if math.isfinite(ratio_) \
+        else DRIFT_SEVERITY_CLIP
+
+
+def _deciding(feature: dict[str, Any]) -> str:
+    """The deciding number, short: ``0.248`` (a distance) or ``p=3.4e-07`` (a test); ``*`` marks drift."""
+    method = feature.get("method")
+    statistic = (feature.get("statistics") or {}).get(method) if method else None
+    if statistic is None:
+        return "-"
+    mark = "*" if feature.get("detected") else ""
+    if method in TESTS:
+        p = statistic.get("p_value")
+        return "p=-" if p is None else (f"p={p:.2g}" if p < 0.01 else f"p={p:.2f}") + mark
+    return f"{statistic['score']:.3g}{mark}"
+
+
+def numeric_fields(record: dict[str, Any], prefix: tuple[str, ...] = (), depth: int = 3) -> list[tuple[str, ...]]:
+    """Paths of the numeric leaves of a record that no dedicated chart draws (nested dicts included)."""
+    out: list[tuple[str, ...]] = []
+    for key, value in record.items():
+        if not prefix and key in KNOWN_FIELDS:
+            continue
+        path = (*prefix, key)
+        if isinstance(value, dict) and depth > 1:
+            out.extend(numeric_fields(value, path, depth - 1))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out.append(path)
+    return out
+
+
+# ---- the job report: charts ----------------------------------------------------------------------
+def quality_figure(report: JobReport) -> Any:
+    """Accuracy, macro recall, macro F1 (and recall of classes the gate names) per version over time."""
+    go, make_subplots, _ = plotly_modules()
+    gate = report.gate
+    per_class = sorted(gate.min_recall.per_class) if gate and gate.min_recall else []
+    panels: list[tuple[str, tuple[str, ...], list[tuple[float, str, str]]]] = [
+        ("accuracy", ("accuracy",), [(ACCURACY_ALERT_THRESHOLD, "alert 0.9", "#cf222e")]
+         + ([(gate.min_accuracy, f"gate {gate.min_accuracy:g}", "#bf8700")] if gate and gate.min_accuracy else [])),
+        ("macro recall", ("macro", "recall"),
+         [(gate.min_recall.macro, f"gate {gate.min_recall.macro:g}", "#bf8700")]
+         if gate and gate.min_recall and gate.min_recall.macro is not None else []),
+        ("macro F1", ("macro", "f1"), []),
+    ]
+    for cls in per_class:
+        threshold = gate.min_recall.per_class[cls]
+        panels.append((f"recall of class {cls}", ("per_class", cls, "recall"),
+                       [(threshold, f"gate {threshold:g}", "#bf8700")]))
+    if not any(_value(p.record, ("accuracy",)) is not None for pts in report.versions.values() for p in pts):
+        return None
+    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for t, _, _ in panels], shared_yaxes=True,
+                           horizontal_spacing=0.03)
+    colour = report.colour
+    for column, (title, path, lines) in enumerate(panels, start=1):
+        for version, points in report.versions.items():
+            x, y = _series(points, path)
+            figure.add_trace(go.Scatter(
+                x=x, y=y, mode="lines+markers", name=version, legendgroup=version, showlegend=column == 1,
+                line=dict(color=colour[version]), customdata=[p.record.get("labeled_predictions") for p in points],
+                hovertemplate=f"{version} {title} %{{y:.4f}} (%{{customdata}} labelled)<br>%{{x}}<extra></extra>",
+            ), row=1, col=column)
+        for value, label, line_colour in lines:
+            figure.add_hline(y=value, line=dict(color=line_colour, dash="dash", width=1.5), row=1, col=column,
+                             annotation_text=label, annotation_position="bottom left",
+                             annotation_font=dict(color=line_colour, size=11))
+    figure.update_layout(legend=dict(orientation="h", y=-0.15))
+    return figure
+
+
+def coverage_figure(report: JobReport) -> Any:
+    """Label coverage (labelled / all predictions of the window) per version over time."""
+    go, _, _ = plotly_modules()
+    figure = go.Figure()
+    drawn = False
+    for version, points in report.versions.items():
+        x, y = _series(points, ("label_coverage",))
+        labelled = [p.record.get("labeled_predictions") for p in points]
+        total = [p.record.get("window_predictions") for p in points]
+        drawn = drawn or any(v is not None for v in y)
+        figure.add_trace(go.Scatter(
+            x=x, y=y, mode="lines+markers", name=version, line=dict(color=report.colour[version]),
+            customdata=list(zip(labelled, total)),
+            hovertemplate=f"{version}: %{{y:.1%}} (%{{customdata[0]}} of %{{customdata[1]}})<br>%{{x}}<extra></extra>",
+        ))
+    if not drawn:
+        return None
+    figure.add_hline(y=0.5, line=dict(color="#cf222e", dash="dash", width=1.5), annotation_text="alert 0.5",
+                     annotation_position="bottom left", annotation_font=dict(color="#cf222e", size=11))
+    figure.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    return figure
+
+
+def latency_figure(report: JobReport) -> Any:
+    """The latest window's latency histogram per version, and p95 (and mean) per version over time."""
+    go, make_subplots, _ = plotly_modules()
+    latest = {v: report.latest(v, "latency") for v in report.versions}
+    latest = {v: p for v, p in latest.items() if p is not None}
+    if not latest:
+        return None
+    figure = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.08,
+                           subplot_titles=["latest window: predictions per latency bucket",
+                                           "p95 (solid) and mean (dotted) over time"])
+    colour = report.colour
+    for version, point in latest.items():
+        buckets = point.record["latency"]["buckets"]
+        labels, counts, previous = [], [], 0
+        for bucket in buckets:
+            labels.append(f"≤ {float(bucket['le']):g} s" if bucket["le"] != "+Inf" else "> last")
+            counts.append(int(bucket["count"]) - previous)
+            previous = int(bucket["count"])
+        figure.add_trace(go.Bar(x=labels, y=counts, name=version, legendgroup=version,
+                                marker_color=colour[version],
+                                hovertemplate=f"{version} %{{x}}: %{{y}}<extra></extra>"), row=1, col=1)
+    for version, points in report.versions.items():
+        x = [p.window_end for p in points]
+        p95 = [p95_seconds(p.record) for p in points]
+        mean = [_value(p.record, ("latency", "mean_seconds")) for p in points]
+        if all(v is None for v in p95):
+            continue
+        figure.add_trace(go.Scatter(x=x, y=p95, mode="lines+markers", name=version, legendgroup=version,
+                                    showlegend=version not in latest, line=dict(color=colour[version]),
+                                    hovertemplate=f"{version} p95 %{{y:.3f}} s<br>%{{x}}<extra></extra>"),
+                         row=1, col=2)
+        figure.add_trace(go.Scatter(x=x, y=mean, mode="lines", name=f"{version} mean", legendgroup=version,
+                                    showlegend=False, line=dict(color=colour[version], dash="dot", width=1),
+                                    hovertemplate=f"{version} mean %{{y:.3f}} s<br>%{{x}}<extra></extra>"),
+                         row=1, col=2)
+    figure.add_hline(y=1.0, line=dict(color="#cf222e", dash="dash", width=1.5), row=1, col=2,
+                     annotation_text="alert p95 1 s", annotation_position="top left",
+                     annotation_font=dict(color="#cf222e", size=11))
+    figure.update_layout(barmode="group", legend=dict(orientation="h", y=-0.2))
+    figure.update_yaxes(title_text="predictions", row=1, col=1)
+    figure.update_yaxes(title_text="seconds", rangemode="tozero", row=1, col=2)
+    return figure
+
+
+def _drift_versions(report: JobReport) -> list[str]:
+    return [v for v, points in report.versions.items()
+            if any((p.record.get("drift") or {}).get("features") for p in points)]
+
+
+def drift_reference(report: JobReport) -> str:
+    """How the stored records describe the drift reference (the latest one, if it changed)."""
+    for version in reversed(_drift_versions(report)):
+        point = report.latest(version, "drift")
+        if point is not None:
+            reference = point.record["drift"]["reference"]
+            rows = f", {reference['rows']:,} rows" if reference.get("rows") is not None else ""
+            return f"{reference['description']}{rows}"
+    return "-"
+
+
+def drift_heatmap(report: JobReport) -> Any:
+    """Feature x window per version, coloured by the deciding score against its threshold."""
+    go, make_subplots, _ = plotly_modules()
+    versions = _drift_versions(report)
+    if not versions:
+        return None
+    figure = make_subplots(rows=len(versions), cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                           subplot_titles=[f"{v}" for v in versions])
+    scale = [[0.0, "#1a7f37"], [0.5, "#f6f8fa"], [1.0, "#cf222e"]]
+    for row, version in enumerate(versions, start=1):
+        points = [p for p in report.versions[version] if (p.record.get("drift") or {}).get("features")]
+        features: list[str] = []
+        for point in points:
+            for feature in point.record["drift"]["features"]:
+                if feature["feature"] not in features:
+                    features.append(feature["feature"])
+        z, text = [], []
+        for name in features:
+            z_row, text_row = [], []
+            for point in points:
+                feature = next((f for f in point.record["drift"]["features"] if f["feature"] == name), None)
+                severity = drift_severity(feature) if feature else None
+                z_row.append(severity)
+                text_row.append("" if feature is None else _deciding(feature))
+            z.append(z_row)
+            text.append(text_row)
+        figure.add_trace(go.Heatmap(
+            x=[p.window_end for p in points], y=features, z=z, text=text, texttemplate="%{text}",
+            textfont=dict(size=10), colorscale=scale, zmin=-DRIFT_SEVERITY_CLIP, zmax=DRIFT_SEVERITY_CLIP,
+            zmid=0, showscale=row == 1, xgap=2, ygap=2,
+            colorbar=dict(title=dict(text="vs threshold", side="right"), tickvals=[-3, -1, 0, 1, 3],
+                          ticktext=["1/8", "1/2", "at", "2x", "8x"]),
+            hovertemplate=f"{version} %{{y}}<br>%{{x}}<br>%{{text}}<extra></extra>",
+        ), row=row, col=1)
+    return figure
+
+
+def confusion_figure(report: JobReport) -> Any:
+    """The latest window's confusion matrix of each version (counts; rows actual, columns predicted)."""
+    go, make_subplots, _ = plotly_modules()
+    latest = {v: report.latest(v, "confusion") for v in report.versions}
+    latest = {v: p for v, p in latest.items() if p is not None}
+    if not latest:
+        return None
+    titles = [f"{v}, window ending {p.window_end:%Y-%m-%d %H:%M}" for v, p in latest.items()]
+    figure = make_subplots(rows=1, cols=len(latest), subplot_titles=titles, horizontal_spacing=0.08)
+    for column, (version, point) in enumerate(latest.items(), start=1):
+        cells = point.record["confusion"]
+        classes = sorted({c["actual"] for c in cells} | {c["predicted"] for c in cells})
+        counts = {(c["actual"], c["predicted"]): c["count"] for c in cells}
+        z = [[counts.get((a, p), 0) for p in classes] for a in classes]
+        figure.add_trace(go.Heatmap(
+            x=classes, y=classes, z=z, text=z, texttemplate="%{text}", colorscale="Blues", showscale=False,
+            xgap=1, ygap=1,
+            hovertemplate=f"{version}<br>actual %{{y}}, predicted %{{x}}: %{{z}}<extra></extra>",
+        ), row=1, col=column)
+        figure.update_xaxes(title_text="predicted", type="category", row=1, col=column)
+        figure.update_yaxes(title_text="actual" if column == 1 else None, type="category", autorange="reversed",
+                            row=1, col=column)
+    return figure
+
+
+def drift_details(report: JobReport) -> tuple[Any, str]:
+    """The latest window's drift per version: a table of every feature, and reference vs current
+    distributions (shares of the stored bins or categories)."""
+    go, make_subplots, _ = plotly_modules()
+    latest = {v: report.latest(v, "drift") for v in _drift_versions(report)}
+    latest = {v: p for v, p in latest.items() if p is not None}
+    if not latest:
+        return None, ""
+    # The job's latest window with drift: versions retired before it are history, not its state.
+    newest = max(p.window_end for p in latest.values())
+    latest = {v: p for v, p in latest.items() if p.window_end == newest}
+    rows = []
+    panels: list[tuple[str, str, dict[str, Any]]] = []
+    for version, point in latest.items():
+        for feature in point.record["drift"]["features"]:
+            statistic = (feature.get("statistics") or {}).get(feature.get("method") or "") or {}
+            detected = feature.get("detected")
+            rows.append([
+                (version, ""), (f"{point.window_end:%Y-%m-%d %H:%M}", ""), (feature["feature"], ""),
+                (feature["kind"], ""), (feature.get("method") or "-", ""),
+                (small(statistic.get("score")), "num"), (small(statistic.get("p_value")), "num"),
+                ("-" if feature.get("threshold") is None else f"{feature['threshold']:g}", "num"),
+                (ratio(feature.get("null_ratio")), "num"),
+                ({True: "DRIFT", False: "no", None: "-"}[detected], "drift" if detected else ""),
+            ])
+            if feature.get("buckets"):
+                panels.append((version, feature["feature"], feature))
+    body = table(["version", "window end", "feature", "kind", "method", "score", "p-value", "threshold",
+                  "null ratio", "drift"], rows)
+    if not panels:
+        return None, body
+    columns = min(3, len(panels))
+    grid_rows = math.ceil(len(panels) / columns)
+    figure = make_subplots(rows=grid_rows, cols=columns, vertical_spacing=0.32 / max(1, grid_rows - 1) if grid_rows > 1
+                           else 0.1, horizontal_spacing=0.06,
+                           subplot_titles=[f"{v}: {f}" + (" (DRIFT)" if d.get("detected") else "")
+                                           for v, f, d in panels])
+    for index, (version, name, feature) in enumerate(panels):
+        row, column = index // columns + 1, index % columns + 1
+        buckets = feature["buckets"]
+        reference_total = sum(b["reference"] for b in buckets) or 1
+        current_total = sum(b["current"] for b in buckets) or 1
+        names = [b["bucket"] for b in buckets]
+        for sample, total, bar_colour in (("reference", reference_total, "#8c959f"),
+                                          ("current", current_total, report.colour[version])):
+            figure.add_trace(go.Bar(
+                x=names, y=[b[sample] / total for b in buckets], name=sample, legendgroup=sample,
+                showlegend=False, marker_color=bar_colour,
+                customdata=[b[sample] for b in buckets],
+                hovertemplate=f"{version} {name} {sample}<br>%{{x}}: %{{y:.1%}} (%{{customdata}})<extra></extra>",
+            ), row=row, col=column)
+        figure.update_yaxes(tickformat=".0%", row=row, col=column)
+        figure.update_xaxes(type="category", tickfont=dict(size=9), row=row, col=column)
+    figure.update_layout(barmode="group", height=300 * grid_rows)
+    return figure, body
+
+
+_GROUP_TITLES = {"scores": "score metrics"}
+
+
+def extra_groups(report: JobReport) -> dict[str, list[tuple[str, ...]]]:
+    """Numeric record fields without a dedicated chart, grouped by their top-level key.
+
+    Score metrics (ROC AUC, log loss, Brier) are one group; a nested record section (e.g. a
+    regression or estimated-performance block) is its own group; loose numbers are "other".
+    """
+    groups: dict[str, list[tuple[str, ...]]] = {}
+    for points in report.versions.values():
+        for point in points:
+            for path in numeric_fields(point.record):
+                key = "scores" if path[0] in ("roc_auc", "log_loss", "brier_score") else \
+                    (path[0] if len(path) > 1 else "other")
+                if path not in groups.setdefault(key, []):
+                    groups[key].append(path)
+    return groups
+
+
+def extra_series_figures(report: JobReport) -> list[Section]:
+    """One chart per group of :func:`extra_groups`: each field per version over time. A field
+    whose path, less its group, names a realised metric (``estimated.accuracy`` -> ``accuracy``)
+    is drawn beside that metric (dashed), so estimated and realised numbers can be compared."""
+    go, make_subplots, _ = plotly_modules()
+    sections = []
+    for group, paths in extra_groups(report).items():
+        figure = make_subplots(rows=1, cols=len(paths), subplot_titles=[".".join(p) for p in paths],
+                               horizontal_spacing=0.05)
+        for column, path in enumerate(paths, start=1):
+            realised = path[1:] if group not in ("scores", "other") else ()
+            for version, points in report.versions.items():
+                x, y = _series(points, path)
+                if all(v is None for v in y):
+                    continue
+                colour = report.colour[version]
+                figure.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=version, legendgroup=version,
+                                            showlegend=column == 1, line=dict(color=colour),
+                                            hovertemplate=f"{version} {'.'.join(path)} %{{y:.4g}}<extra></extra>"),
+                                 row=1, col=column)
+                if realised:
+                    rx, ry = _series(points, realised)
+                    if any(v is not None for v in ry):
+                        figure.add_trace(go.Scatter(
+                            x=rx, y=ry, mode="lines", name=f"{version} realised {'.'.join(realised)}",
+                            legendgroup=version, showlegend=False, line=dict(color=colour, dash="dash", width=1),
+                            hovertemplate=f"{version} realised {'.'.join(realised)} %{{y:.4g}}<extra></extra>",
+                        ), row=1, col=column)
+        figure.update_layout(legend=dict(orientation="h", y=-0.2))
+        title = _GROUP_TITLES.get(group, f"{group} metrics")
+        if group == "scores":
+            explanation = "ROC AUC, log loss and Brier score of the positive-class score per version and window."
+        else:
+            explanation = (f"Every stored number of the records' {group!r} section per version and window"
+                           + (" (dashed: the realised metric of the same name)" if group != "other" else "") + ".")
+        sections.append(Section(f"{title[0].upper()}{title[1:]} over time", explanation, figure, height=320))
+    return sections
+
+
+def windows_table(report: JobReport) -> str:
+    """Windows that were not plainly ok (empty, partial, failed), with why."""
+    rows = [[(f"{w['window_start']:%Y-%m-%d %H:%M} .. {w['window_end']:%Y-%m-%d %H:%M}", "nowrap"),
+             (w["status"], "fail" if w["status"] == "failed" else ""), (w.get("error") or "", "")]
+            for w in report.windows if w["status"] != "ok"]
+    if not rows:
+        return "<p>Every window in the range was evaluated without problems.</p>"
+    return table(["window (UTC)", "status", "why"], rows)
+
+
+def job_report(report: JobReport) -> str:
+    """The job report's HTML document (see the module docstring)."""
+    sections: list[Section] = []
+    gate = report.gate
+    gate_text = ""
+    if gate is not None:
+        parts = []
+        if gate.min_accuracy is not None:
+            parts.append(f"accuracy >= {gate.min_accuracy:g}")
+        if gate.min_recall and gate.min_recall.macro is not None:
+            parts.append(f"macro recall >= {gate.min_recall.macro:g}")
+        for cls, value in sorted((gate.min_recall.per_class if gate.min_recall else {}).items()):
+            parts.append(f"recall of class {cls} >= {value:g}")
+        gate_text = f"; gate thresholds (dashed, amber): {', '.join(parts)}" if parts else ""
+    figure = quality_figure(report)
+    if figure is not None:
+        sections.append(Section(
+            "Accuracy, macro recall and macro F1 per version",
+            f"One point per evaluated window (at its end); the ModelAccuracyLow alert fires below "
+            f"{ACCURACY_ALERT_THRESHOLD:g} (dashed, red){gate_text}.", figure, height=380))
+    figure = coverage_figure(report)
+    if figure is not None:
+        sections.append(Section(
+            "Label coverage", "Share of each window's predictions whose label had arrived when it was evaluated; "
+            "ModelLabelCoverageLow fires below 0.5.", figure, height=300))
+    figure = latency_figure(report)
+    if figure is not None:
+        sections.append(Section(
+            "Inference latency", "Left: the latest window's predictions per latency bucket. Right: p95 per window, "
+            "interpolated in the stored buckets as PromQL's histogram_quantile does (off by at most one bucket "
+            "width), and the mean; ModelInferenceLatencyHigh fires above 1 s.", figure, height=360))
+    figure = drift_heatmap(report)
+    if figure is not None:
+        versions = len(_drift_versions(report))
+        sections.append(Section(
+            f"Drift against {drift_reference(report)}",
+            "Each feature's deciding method per window: red past its threshold (score / threshold for distances, "
+            "threshold / p-value for tests, log scale), green below; each cell shows the score or p-value, "
+            "* where drift was detected.",
+            figure, height=120 + 170 * versions))
+    figure = confusion_figure(report)
+    if figure is not None:
+        sections.append(Section(
+            "Latest confusion matrix per version",
+            "Labelled predictions of each version's latest window by actual (rows) and predicted (columns) class.",
+            figure, height=380))
+    figure, body = drift_details(report)
+    if body:
+        sections.append(Section(
+            "Drift of the latest window, per feature",
+            f"The latest window's compared values against {drift_reference(report)}; bars: the reference's (grey) "
+            "and the window's shares of the stored bins (numeric) or categories.", figure, body=body,
+            height=figure.layout.height if figure is not None else 0))
+    sections.extend(extra_series_figures(report))
+    sections.append(Section("Windows that were not plainly ok",
+                            "Empty, partial and failed windows in the range, as the results store records them.",
+                            body=windows_table(report)))
+    ends = [w["window_end"] for w in report.windows]
+    lines = [
+        f"model {report.model}; versions {', '.join(report.versions) or 'none'}; {len(report.windows)} window(s) "
+        f"ending in ({report.since:%Y-%m-%d %H:%M}, {report.until:%Y-%m-%d %H:%M}] UTC"
+        + (f", the latest ending {max(ends):%Y-%m-%d %H:%M} UTC" if ends else ""),
+        "From the results store: the numbers each run stored, not evaluated again.",
+    ]
+    return page(f"evaljobs report: {report.job}", lines, sections,
+                "Written by evaljobs report. Charts: Plotly (inlined; the page needs no network).")
+
+
+def summary_lines(report: JobReport) -> list[str]:
+    """What the report shows, for the terminal: the latest window of each version."""
+    out = [f"job {report.job}: {len(report.windows)} window(s) ending in ({report.since:%Y-%m-%dT%H:%M:%SZ}, "
+           f"{report.until:%Y-%m-%dT%H:%M:%SZ}]"]
+    for version, points in report.versions.items():
+        last = points[-1].record
+        drifted = [f["feature"] for f in (last.get("drift") or {}).get("features", []) if f.get("detected")]
+        out.append(f"  {version}: {len(points)} window(s); latest ending {points[-1].window_end:%Y-%m-%d %H:%M}: "
+                   f"accuracy {ratio(last.get('accuracy'))}, coverage {ratio(last.get('label_coverage'))}"
+                   + (f", drift in {', '.join(drifted)}" if drifted else ""))
+    return out
+
