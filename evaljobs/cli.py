@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--at", type=_timestamp, help="evaluation time, ISO 8601 (default: now)")
     gate.add_argument("--markdown", metavar="FILE", help="write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
     gate.add_argument("--junit", metavar="FILE", help="write JUnit XML, one test case per threshold")
+    gate.add_argument("--html", metavar="FILE", help="write a self-contained HTML page with the intervals drawn")
 
     report_ = sub.add_parser("report", help="draw a job's stored results (the results store) as one self-contained "
                                             "HTML page; evaluates nothing")
@@ -345,6 +346,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if job.gate is None:
         raise ConfigError(f"job {job.name!r} has no gate: section",
                           "add thresholds to the job, e.g. gate: {min_accuracy: 0.9} (see README, CI gate)")
+    if args.html:
+        from evaljobs.sinks import html
+
+        html.plotly_modules()  # a missing extra is said before evaluating
     started = time.monotonic()
     with Runner(config) as runner:
         result = runner.evaluate(job, args.at or now_utc())
@@ -355,6 +360,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
         gatereport.write(args.markdown, summary, "Markdown summary", "--markdown")
     if args.junit:
         gatereport.write(args.junit, gatereport.junit(report, time.monotonic() - started), "JUnit report", "--junit")
+    if args.html:
+        html.write(args.html, gatereport.html_page(report, result))
     return EXIT_OK if report.passed else EXIT_FAILED
 
 

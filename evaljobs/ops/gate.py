@@ -147,6 +147,14 @@ class Check:
     baseline: str    # the baseline's value, where compared
     threshold: str
     message: str     # one sentence: why it passed or failed
+    # The numbers behind the text, for charts (``gate --html``); None where a check has none.
+    value: float | None = None                       # the candidate's ratio (or largest PSI)
+    interval: tuple[float, float] | None = None      # its Wilson interval
+    baseline_value: float | None = None
+    baseline_interval: tuple[float, float] | None = None
+    limit: float | None = None                       # the threshold (a minimum, a maximum, or a margin)
+    difference: float | None = None                  # max_regression: baseline - candidate
+    difference_interval: tuple[float, float] | None = None  # its Newcombe interval
 
 
 @dataclass
@@ -248,16 +256,19 @@ def check_gate(gate: Gate, result: JobResult, candidate_name: str | None = None,
                                 "no labelled predictions: accuracy cannot be computed"))
         else:
             interval = wilson_interval(_correct(candidate), candidate.labeled_predictions, confidence)
-            base = None
+            base = base_value = base_interval = None
             if baseline is not None and baseline.metrics is not None:
-                base = _with_interval(baseline.metrics.accuracy,
-                                      wilson_interval(_correct(baseline), baseline.labeled_predictions, confidence))
+                base_value = baseline.metrics.accuracy
+                base_interval = wilson_interval(_correct(baseline), baseline.labeled_predictions, confidence)
+                base = _with_interval(base_value, base_interval)
             ok = metrics.accuracy >= threshold
             checks.append(Check(
                 "min_accuracy", "accuracy", PASS if ok else FAIL, _with_interval(metrics.accuracy, interval),
                 base or "", f">= {threshold:.4f}",
                 f"accuracy {metrics.accuracy:.4f} is {'at or above' if ok else 'below'} {threshold:.4f}; "
                 f"{_side(interval, threshold)} ({level} Wilson)",
+                value=metrics.accuracy, interval=interval, baseline_value=base_value,
+                baseline_interval=base_interval, limit=threshold,
             ))
 
     recall = gate.min_recall
@@ -271,6 +282,8 @@ def check_gate(gate: Gate, result: JobResult, candidate_name: str | None = None,
             "no labelled predictions: recall cannot be computed" if value is None else
             f"macro recall {value:.4f} is {'at or above' if ok else 'below'} {threshold:.4f} "
             "(the unweighted mean of per-class recall, scikit-learn average='macro')",
+            value=value, baseline_value=baseline.metrics.macro.recall if baseline and baseline.metrics else None,
+            limit=threshold,
         ))
     for cls, threshold in sorted((recall.per_class if recall else {}).items()):
         hits, support = _class_counts(candidate, cls)
@@ -281,17 +294,20 @@ def check_gate(gate: Gate, result: JobResult, candidate_name: str | None = None,
             continue
         value = hits / support
         interval = wilson_interval(hits, support, confidence)
-        base = ""
+        base, base_value, base_interval = "", None, None
         if baseline is not None:
             b_hits, b_support = _class_counts(baseline, cls)
             if b_support:
-                base = _with_interval(b_hits / b_support, wilson_interval(b_hits, b_support, confidence))
+                base_value, base_interval = b_hits / b_support, wilson_interval(b_hits, b_support, confidence)
+                base = _with_interval(base_value, base_interval)
         ok = value >= threshold
         checks.append(Check(
             name, f"recall of class {cls}", PASS if ok else FAIL, _with_interval(value, interval), base,
             f">= {threshold:.4f}",
             f"recall of class {cls} {value:.4f} ({hits:,} of {support:,}) is {'at or above' if ok else 'below'} "
             f"{threshold:.4f}; {_side(interval, threshold)} ({level} Wilson)",
+            value=value, interval=interval, baseline_value=base_value, baseline_interval=base_interval,
+            limit=threshold,
         ))
 
     if gate.max_drift_psi is not None:
@@ -394,7 +410,7 @@ def _drift_check(candidate: VersionResult, threshold: float) -> Check:
     return Check("max_drift_psi", "largest feature PSI", PASS if ok else FAIL, f"{worst:.4f} ({feature})", "",
                  f"<= {threshold:.4f}",
                  f"largest PSI {worst:.4f} (feature {feature}) is {'within' if ok else 'above'} {threshold:.4f} "
-                 f"over {len(scores)} feature(s)")
+                 f"over {len(scores)} feature(s)", value=worst, limit=threshold)
 
 
 def _regression_check(name: str, title: str, candidate: VersionResult, baseline: VersionResult | None,
@@ -424,10 +440,14 @@ def _regression_check(name: str, title: str, candidate: VersionResult, baseline:
         verdict = "significantly better than the baseline"
     else:
         verdict = "not significantly different from the baseline"
+    c_interval = wilson_interval(c_hits, c_trials, confidence)
+    b_interval = wilson_interval(b_hits, b_trials, confidence)
     return Check(
         name, title, FAIL if significant_beyond_margin else PASS,
-        _with_interval(c_value, wilson_interval(c_hits, c_trials, confidence)),
-        _with_interval(b_value, wilson_interval(b_hits, b_trials, confidence)),
+        _with_interval(c_value, c_interval),
+        _with_interval(b_value, b_interval),
         threshold,
         f"drop {drop:+.4f} ({level} Newcombe interval [{low:+.4f}, {high:+.4f}]): {verdict}",
+        value=c_value, interval=c_interval, baseline_value=b_value, baseline_interval=b_interval,
+        limit=margin, difference=drop, difference_interval=(low, high),
     )

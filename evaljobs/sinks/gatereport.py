@@ -8,8 +8,13 @@ from pathlib import Path
 
 from evaljobs.sinks.files import write_atomically
 from evaljobs.ops.gate import ERROR, FAIL, PASS, SKIPPED, GateReport
+from evaljobs.records import JobResult
+from evaljobs.sinks import html
+from evaljobs.sinks.html import JobReport
 
 _MARK = {PASS: "✅ pass", FAIL: "❌ fail", SKIPPED: "⏭️ skipped", ERROR: "⚠️ error"}
+#: The HTML page's words (no emoji: a browser without an emoji font would draw empty boxes).
+_WORD = {PASS: "pass", FAIL: "FAIL", SKIPPED: "skipped", ERROR: "ERROR"}
 
 
 def _cell(text: str) -> str:
@@ -79,3 +84,116 @@ def junit(report: GateReport, duration_seconds: float = 0.0) -> bytes:
 def write(path: str | os.PathLike[str], data: str | bytes, what: str, option: str) -> Path:
     """Write a report file atomically; a SinkError names the option to change."""
     return write_atomically(path, data.encode("utf-8") if isinstance(data, str) else data, f"the {what}", option)
+
+
+# ---- gate --html ----------------------------------------------------------------------------------
+def html_page(report: GateReport, result: JobResult) -> str:
+    """A self-contained HTML page of the gate: the checks, the candidate's and baseline's ratios with
+    their Wilson intervals against the thresholds, the regressions' Newcombe intervals against their
+    margins, and both versions' confusion matrices and drift (the job report's charts)."""
+    go, _subplots, _offline = html.plotly_modules()
+    level = f"{report.confidence:.0%}"
+    # The window's own records, drawn by the job report's charts (and their colours, used throughout).
+    compared = [v for v in result.versions if v.model_version in (report.candidate, report.baseline)]
+    window = JobReport.from_rows(report.job, result.model, result.window.start, result.window.end, None, [
+        {"row_kind": "version", "model_version": v.model_version, "window_start": result.window.start,
+         "window_end": result.window.end, "record": v.to_dict()} for v in compared])
+    colour = window.colour
+    sections = [html.Section(
+        "Checks", "One row per configured threshold, as in the Markdown summary and the JUnit report.",
+        body=html.table(["result", "check", "candidate", "baseline", "threshold", "detail"], [
+            [(_WORD[c.outcome], "fail" if c.outcome in (FAIL, ERROR) else "ok"), (f"{c.name}: {c.title}", ""),
+             (c.candidate, "num nowrap"), (c.baseline or "", "num nowrap"), (c.threshold, "nowrap"), (c.message, "")]
+            for c in report.checks]))]
+
+    ratios = [c for c in report.checks if c.name.startswith("min_") and c.value is not None and c.limit is not None
+              and c.name != "min_labeled_predictions"]
+    if ratios:
+        figure = go.Figure()
+        rows = list(range(len(ratios)))
+        for name, values, intervals, offset, symbol in (
+                (report.candidate, [c.value for c in ratios], [c.interval for c in ratios], -0.12, "circle"),
+                (report.baseline, [c.baseline_value for c in ratios], [c.baseline_interval for c in ratios], 0.12,
+                 "diamond")):
+            if name is None or all(v is None for v in values):
+                continue
+            figure.add_trace(go.Scatter(
+                x=values, y=[r + offset for r in rows], mode="markers", name=name,
+                marker=dict(color=colour[name], size=11, symbol=symbol),
+                error_x=_error_bars(values, intervals, colour[name]),
+                customdata=[_interval_text(i) for i in intervals],
+                hovertemplate=f"{name} %{{x:.4f}} %{{customdata}}<extra></extra>"))
+        figure.add_trace(go.Scatter(
+            x=[c.limit for c in ratios], y=rows, mode="markers", name="threshold (minimum)",
+            marker=dict(symbol="line-ns", size=34, color="#bf8700", line=dict(width=3, color="#bf8700")),
+            hovertemplate="threshold %{x:.4f}<extra></extra>"))
+        figure.update_yaxes(tickvals=rows, ticktext=[f"{c.title} ({_WORD[c.outcome]})" for c in ratios],
+                            autorange="reversed", range=[-0.6, len(ratios) - 0.4])
+        figure.update_xaxes(title_text="ratio", tickformat=".2f")
+        figure.update_layout(legend=dict(orientation="h", y=-0.25))
+        sections.append(html.Section(
+            f"Thresholds: the candidate against each minimum, with {level} Wilson intervals",
+            "Dots: point estimates (the check compares these with the threshold); bars: the Wilson score "
+            "intervals; the baseline beside, where one was given.", figure, height=150 + 70 * len(ratios)))
+
+    regressions = [c for c in report.checks if c.difference is not None]
+    if regressions:
+        figure = go.Figure()
+        rows = list(range(len(regressions)))
+        failed = [c.outcome == FAIL for c in regressions]
+        figure.add_trace(go.Scatter(
+            x=[c.difference for c in regressions], y=rows, mode="markers", name="drop (baseline - candidate)",
+            marker=dict(size=11, color=["#cf222e" if f else "#1a7f37" for f in failed]),
+            error_x=_error_bars([c.difference for c in regressions], [c.difference_interval for c in regressions],
+                                "#57606a"),
+            customdata=[_interval_text(c.difference_interval) for c in regressions],
+            hovertemplate="drop %{x:+.4f} %{customdata}<extra></extra>"))
+        figure.add_trace(go.Scatter(
+            x=[c.limit for c in regressions], y=rows, mode="markers", name="margin (fails when the whole interval "
+                                                                            "is past it)",
+            marker=dict(symbol="line-ns", size=34, color="#bf8700", line=dict(width=3, color="#bf8700")),
+            hovertemplate="margin %{x:.4f}<extra></extra>"))
+        figure.add_vline(x=0, line=dict(color="#8c959f", width=1))
+        figure.update_yaxes(tickvals=rows, ticktext=[f"{c.title} ({_WORD[c.outcome]})" for c in regressions],
+                            autorange="reversed", range=[-0.6, len(regressions) - 0.4])
+        figure.update_xaxes(title_text="baseline minus candidate (positive: the candidate is worse)",
+                            tickformat="+.2f", zeroline=False)
+        figure.update_layout(legend=dict(orientation="h", y=-0.3))
+        sections.append(html.Section(
+            f"Regression against {report.baseline}: differences with {level} Newcombe intervals",
+            "A check fails only when the whole interval lies beyond its margin: a significant regression, "
+            "not noise.", figure, height=170 + 60 * len(regressions)))
+
+    figure = html.confusion_figure(window)
+    if figure is not None:
+        sections.append(html.Section("Confusion matrices", "Labelled predictions of the window by actual (rows) "
+                                     "and predicted (columns) class.", figure, height=380))
+    figure, body = html.drift_details(window)
+    if body:
+        sections.append(html.Section(
+            f"Drift against {html.drift_reference(window)}",
+            "Every compared value of the window; bars: the reference's (grey) and the window's shares of the "
+            "stored bins (numeric) or categories.", figure, body=body,
+            height=figure.layout.height if figure is not None else 0))
+
+    failed_count = report.count(FAIL) + report.count(ERROR)
+    verdict = "passed" if report.passed else f"failed ({failed_count} of {len(report.checks)} checks)"
+    against = f" against baseline {report.baseline}" if report.baseline else ""
+    lines = [
+        f"Candidate {report.candidate}{against}: {verdict}.",
+        f"Predictions {result.window.start:%Y-%m-%d %H:%M} .. {result.window.end:%Y-%m-%d %H:%M} UTC, labels as of "
+        f"{result.window.labels_as_of:%Y-%m-%d %H:%M} UTC; intervals at {level} confidence.",
+    ]
+    return html.page(f"evaljobs gate {report.job}: {verdict}", lines, sections,
+                     "Written by evaljobs gate --html. Charts: Plotly (inlined; the page needs no network).")
+
+
+def _error_bars(values: list[float | None], intervals: list[tuple[float, float] | None], colour: str) -> dict:
+    """Plotly asymmetric error bars from intervals (none where a value has no interval)."""
+    return dict(type="data", symmetric=False, color=colour, thickness=2, width=6,
+                array=[(i[1] - v) if i and v is not None else 0 for v, i in zip(values, intervals)],
+                arrayminus=[(v - i[0]) if i and v is not None else 0 for v, i in zip(values, intervals)])
+
+
+def _interval_text(interval: tuple[float, float] | None) -> str:
+    return "" if interval is None else f"[{interval[0]:.4f}, {interval[1]:.4f}]"
