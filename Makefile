@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv system-deps test demo demo-stop bench clean
+.PHONY: venv system-deps test demo demo-stop bench clean screenshot
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ demo: venv
 
 demo-stop:
 	$(BIN)/python -m dev.demo --stop
+
+# The README's pictures of `evaljobs report` and `evaljobs gate --html` (headless Chromium): docs/*.png.
+screenshot: venv system-deps
+	$(BIN)/python -m dev.screenshot
 
 # What a user runs, as ratios against the join floor measured in the same run (PostgreSQL at
 # 127.0.0.1:5432 or $(BENCH_URL)); rows via BENCH_ROWS (default 1,000,000). The data is made in

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests and the demo run for real: a Pushgateway, Prometheus
-# (with promtool), PostgreSQL's server binaries and a Java runtime for the Spark Thrift Server
-# (pyspark itself comes from PyPI). Does nothing when they are all present.
+# (with promtool), PostgreSQL's server binaries, a Java runtime for the Spark Thrift Server
+# (pyspark itself comes from PyPI) and Chromium (the browser test). Does nothing when they are all present.
 set -euo pipefail
 
 missing=()
@@ -13,6 +13,9 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 # Spark 4 runs on Java 17 or 21.
 java -version 2>&1 | grep -Eq 'version "(1[7-9]|2[0-9])' || missing+=(openjdk-17-jre-headless)
+# The browser test and `make screenshot` open the HTML reports in headless Chromium, with a font to draw text.
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

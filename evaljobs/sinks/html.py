@@ -345,13 +345,20 @@ def latency_figure(report: JobReport) -> Any:
                            subplot_titles=["latest window: predictions per latency bucket",
                                            "p95 (solid) and mean (dotted) over time"])
     colour = report.colour
+    bars: dict[str, tuple[list[str], list[int]]] = {}
     for version, point in latest.items():
         buckets = point.record["latency"]["buckets"]
         labels, counts, previous = [], [], 0
-        for bucket in buckets:
-            labels.append(f"≤ {float(bucket['le']):g} s" if bucket["le"] != "+Inf" else "> last")
+        for index, bucket in enumerate(buckets):
+            last_bound = float(buckets[index - 1]["le"]) if index else 0.0
+            labels.append(f"≤ {float(bucket['le']):g} s" if bucket["le"] != "+Inf" else f"> {last_bound:g} s")
             counts.append(int(bucket["count"]) - previous)
             previous = int(bucket["count"])
+        bars[version] = (labels, counts)
+    # Empty buckets beyond the slowest prediction say nothing: keep one of them, for scale.
+    used = max((i for labels, counts in bars.values() for i, n in enumerate(counts) if n), default=0)
+    for version, (labels, counts) in bars.items():
+        labels, counts = labels[:used + 2], counts[:used + 2]
         figure.add_trace(go.Bar(x=labels, y=counts, name=version, legendgroup=version,
                                 marker_color=colour[version],
                                 hovertemplate=f"{version} %{{x}}: %{{y}}<extra></extra>"), row=1, col=1)
@@ -610,7 +617,8 @@ def job_report(report: JobReport) -> str:
     figure = latency_figure(report)
     if figure is not None:
         sections.append(Section(
-            "Inference latency", "Left: the latest window's predictions per latency bucket. Right: p95 per window, "
+            "Inference latency", "Left: the latest window's predictions per latency bucket (empty buckets above "
+            "the slowest left out). Right: p95 per window, "
             "interpolated in the stored buckets as PromQL's histogram_quantile does (off by at most one bucket "
             "width), and the mean; ModelInferenceLatencyHigh fires above 1 s.", figure, height=360))
     figure = drift_heatmap(report)
