@@ -16,6 +16,7 @@ from pathlib import Path
 from dev import localservices
 from evaljobs import cli
 from evaljobs.demodata import build
+from evaljobs.windows import iso
 
 DEMO_DIR = Path(".demo")
 DEMO_DATABASE = f"sqlite:///{DEMO_DIR / 'evaljobs-demo.db'}"
@@ -24,22 +25,18 @@ DEMO_DAYS = 14
 REPORT_JOB = "fraud-daily"
 
 
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def backfill_history(config: str, now: datetime, jobs: list[str]) -> None:
     """Evaluate every past window of the demo history into the results store (nothing is pushed)."""
     for job in jobs:
-        cli.main(["backfill", job, "--config", config, "--from", _iso(now - timedelta(days=DEMO_DAYS)),
-                  "--to", _iso(now)])
+        cli.main(["backfill", job, "--config", config, "--from", iso(now - timedelta(days=DEMO_DAYS)),
+                  "--to", iso(now)])
 
 
 def write_report(config: str, now: datetime, path: Path) -> int:
     """``evaljobs report`` of the demo's job over its history, as an HTML page at ``path``."""
     # Windows end up to the job's label delay (2 days) before their fire time: reach back that far too.
-    return cli.main(["report", REPORT_JOB, "--config", config, "--from", _iso(now - timedelta(days=DEMO_DAYS + 3)),
-                     "--to", _iso(now), "--html", str(path)])
+    return cli.main(["report", REPORT_JOB, "--config", config, "--from", iso(now - timedelta(days=DEMO_DAYS + 3)),
+                     "--to", iso(now), "--html", str(path)])
 
 
 def _demo_gateway() -> tuple[str | None, str]:

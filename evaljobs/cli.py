@@ -380,14 +380,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     until = args.end or now_utc()
     since = args.start or until - timedelta(days=REPORT_DAYS)
     if since >= until:
-        raise ConfigError(f"--from {since:%Y-%m-%dT%H:%M:%SZ} is not before --to {until:%Y-%m-%dT%H:%M:%SZ}",
+        raise ConfigError(f"--from {iso(since)} is not before --to {iso(until)}",
                           "give a --from earlier than --to")
     with Runner(config) as runner:
         rows = open_store(config, runner).report_rows(job.name, since, until)
     data = html.JobReport.from_rows(job.name, job.model, since, until, job.gate, rows)
     if not data.windows:
         raise EvaljobsError(f"job {job.name!r}: the results store has no window ending in "
-                            f"({since:%Y-%m-%dT%H:%M:%SZ}, {until:%Y-%m-%dT%H:%M:%SZ}]",
+                            f"({iso(since)}, {iso(until)}]",
                             "widen --from/--to, or store results first with evaljobs run, schedule or backfill")
     print("\n".join(html.summary_lines(data)))
     if args.html:

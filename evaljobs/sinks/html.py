@@ -27,6 +27,7 @@ from evaljobs.drift.catalogue import TESTS
 from evaljobs.errors import ConfigError
 from evaljobs.quality.latency import histogram_quantile
 from evaljobs.sinks.files import write_atomically
+from evaljobs.windows import iso
 
 #: The ModelAccuracyLow alert's threshold in prometheus/evaljobs.rules.yml (a test keeps them equal).
 ACCURACY_ALERT_THRESHOLD = 0.9
@@ -660,8 +661,7 @@ def job_report(report: JobReport) -> str:
 
 def summary_lines(report: JobReport) -> list[str]:
     """What the report shows, for the terminal: the latest window of each version."""
-    out = [f"job {report.job}: {len(report.windows)} window(s) ending in ({report.since:%Y-%m-%dT%H:%M:%SZ}, "
-           f"{report.until:%Y-%m-%dT%H:%M:%SZ}]"]
+    out = [f"job {report.job}: {len(report.windows)} window(s) ending in ({iso(report.since)}, {iso(report.until)}]"]
     for version, points in report.versions.items():
         last = points[-1].record
         drifted = [f["feature"] for f in (last.get("drift") or {}).get("features", []) if f.get("detected")]

@@ -9,15 +9,12 @@ import pytest
 import yaml
 
 from evaljobs import cli, demodata
+from evaljobs.windows import iso
 
 UTC = timezone.utc
 #: The end of the demo history; fixed, so every run stores the same windows.
 REPORT_NOW = datetime(2026, 3, 15, 7, 0, tzinfo=UTC)
 REPOSITORY = Path(__file__).resolve().parents[2]
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def demo_config(root: Path, url: str) -> Path:
