@@ -197,6 +197,11 @@ class JobReport:
         """The version's latest window whose record has a non-empty ``needs`` field."""
         return next((p for p in reversed(self.versions[version]) if p.record.get(needs)), None)
 
+    def latest_each(self, needs: str, versions: Iterable[str] | None = None) -> dict[str, Point]:
+        """:meth:`latest` of each version (of ``versions``, default all); versions without one left out."""
+        found = {v: self.latest(v, needs) for v in (self.versions if versions is None else versions)}
+        return {v: p for v, p in found.items() if p is not None}
+
 
 def _value(record: dict[str, Any], path: Sequence[str]) -> float | None:
     value: Any = record
@@ -338,8 +343,7 @@ def coverage_figure(report: JobReport) -> Any:
 def latency_figure(report: JobReport) -> Any:
     """The latest window's latency histogram per version, and p95 (and mean) per version over time."""
     go, make_subplots, _ = plotly_modules()
-    latest = {v: report.latest(v, "latency") for v in report.versions}
-    latest = {v: p for v, p in latest.items() if p is not None}
+    latest = report.latest_each("latency")
     if not latest:
         return None
     figure = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.08,
@@ -442,8 +446,7 @@ def drift_heatmap(report: JobReport) -> Any:
 def confusion_figure(report: JobReport) -> Any:
     """The latest window's confusion matrix of each version (counts; rows actual, columns predicted)."""
     go, make_subplots, _ = plotly_modules()
-    latest = {v: report.latest(v, "confusion") for v in report.versions}
-    latest = {v: p for v, p in latest.items() if p is not None}
+    latest = report.latest_each("confusion")
     if not latest:
         return None
     titles = [f"{v}, window ending {p.window_end:%Y-%m-%d %H:%M}" for v, p in latest.items()]
@@ -468,8 +471,7 @@ def drift_details(report: JobReport) -> tuple[Any, str]:
     """The latest window's drift per version: a table of every feature, and reference vs current
     distributions (shares of the stored bins or categories)."""
     go, make_subplots, _ = plotly_modules()
-    latest = {v: report.latest(v, "drift") for v in _drift_versions(report)}
-    latest = {v: p for v, p in latest.items() if p is not None}
+    latest = report.latest_each("drift", _drift_versions(report))
     if not latest:
         return None, ""
     # The job's latest window with drift: versions retired before it are history, not its state.
