@@ -309,3 +309,21 @@ def test_record_sections_it_does_not_know_are_drawn_generically() -> None:
     assert html.quality_figure(report) is not None and html.latency_figure(report) is None
     document = html.job_report(report)
     assert document.count('<div class="chart"') == 4  # quality + three generic groups; nothing else stored
+
+
+def test_the_report_reads_the_store_on_sqlite_and_postgresql(db_url, tmp_path, capsys) -> None:
+    now = datetime(2026, 3, 15, 7, 0, tzinfo=UTC)
+    demodata.build(db_url, now=now, days=6)
+    config = demo_config(tmp_path, db_url)
+    assert cli.main(["backfill", "fraud-daily", "--config", str(config), "--from", iso(now - timedelta(days=4)),
+                     "--to", iso(now)]) in (0, 3)
+    page = tmp_path / "report.html"
+    capsys.readouterr()
+    assert cli.main(["report", "fraud-daily", "--config", str(config), "--to", iso(now), "--html", str(page)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("job fraud-daily: 4 window(s) ending in (2026-02-13T07:00:00Z, 2026-03-15T07:00:00Z]")
+    assert "v3-canary: 3 window(s)" in out and "drift in amount" in out
+    # Only the windows ending in (since, until] are read: here the one ending 2026-03-12 06:30.
+    report = job_report(config, db_url, datetime(2026, 3, 11, 6, 30, tzinfo=UTC), datetime(2026, 3, 13, 6, 0, tzinfo=UTC))
+    assert [w["window_end"] for w in report.windows] == [datetime(2026, 3, 12, 6, 30, tzinfo=UTC)]
+    assert page.stat().st_size > 1_000_000
