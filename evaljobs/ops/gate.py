@@ -153,8 +153,8 @@ class Check:
     baseline_value: float | None = None
     baseline_interval: tuple[float, float] | None = None
     limit: float | None = None                       # the threshold (a minimum, a maximum, or a margin)
-    difference: float | None = None                  # max_regression: baseline - candidate
-    difference_interval: tuple[float, float] | None = None  # its Newcombe interval
+    difference: float | None = None                  # max_regression: how much worse the candidate is
+    difference_interval: tuple[float, float] | None = None  # its interval (Newcombe; Welch for MAE)
 
 
 @dataclass
@@ -360,7 +360,8 @@ def _error_checks(gate: Gate, candidate: VersionResult, baseline: VersionResult 
         side = ("at or below" if ok else "above") if upper else ("at or above" if ok else "below")
         checks.append(Check(name, title, PASS if ok else FAIL, _number(value),
                             _number(getattr(base, attribute)) if base else "", bound,
-                            f"{title} {value:.4g} is {side} {threshold:.4g} ({metrics.labeled:,} labelled predictions)"))
+                            f"{title} {value:.4g} is {side} {threshold:.4g} ({metrics.labeled:,} labelled predictions)",
+                            value=value, baseline_value=getattr(base, attribute) if base else None, limit=threshold))
     margins = gate.max_regression
     if margins is not None and margins.mae is not None:
         checks.append(_mae_regression_check(candidate, baseline, margins.mae, gate.confidence))
@@ -392,7 +393,8 @@ def _mae_regression_check(candidate: VersionResult, baseline: VersionResult | No
     else:
         verdict = "not significantly different from the baseline"
     return Check(name, title, FAIL if significant_beyond_margin else PASS, _number(c[0]), _number(b[0]), threshold,
-                 f"MAE rise {rise:+.4g} ({confidence:.0%} Welch interval [{low:+.4g}, {high:+.4g}]): {verdict}")
+                 f"MAE rise {rise:+.4g} ({confidence:.0%} Welch interval [{low:+.4g}, {high:+.4g}]): {verdict}",
+                 value=c[0], baseline_value=b[0], limit=margin, difference=rise, difference_interval=interval)
 
 
 def _drift_check(candidate: VersionResult, threshold: float) -> Check:

@@ -106,6 +106,7 @@ def html_page(report: GateReport, result: JobResult) -> str:
              (c.candidate, "num nowrap"), (c.baseline or "", "num nowrap"), (c.threshold, "nowrap"), (c.message, "")]
             for c in report.checks]))]
 
+    # Minimums (ratios, and R2 of regression jobs): one row each, with the interval where there is one.
     ratios = [c for c in report.checks if c.name.startswith("min_") and c.value is not None and c.limit is not None
               and c.name != "min_labeled_predictions"]
     if ratios:
@@ -129,10 +130,12 @@ def html_page(report: GateReport, result: JobResult) -> str:
             hovertemplate="threshold %{x:.4f}<extra></extra>"))
         figure.update_yaxes(tickvals=rows, ticktext=[f"{c.title} ({_WORD[c.outcome]})" for c in ratios],
                             autorange="reversed", range=[-0.6, len(ratios) - 0.4])
-        figure.update_xaxes(title_text="ratio", tickformat=".2f")
-        figure.update_layout(legend=dict(orientation="h", y=-0.25))
+        figure.update_xaxes(title_text="value", tickformat=".2f")
+        figure.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02))
+        with_intervals = any(c.interval for c in ratios)
         sections.append(html.Section(
-            f"Thresholds: the candidate against each minimum, with {level} Wilson intervals",
+            "Thresholds: the candidate against each minimum"
+            + (f", with {level} Wilson intervals" if with_intervals else ""),
             "Dots: point estimates (the check compares these with the threshold); bars: the Wilson score "
             "intervals; the baseline beside, where one was given.", figure, height=150 + 70 * len(ratios)))
 
@@ -142,7 +145,7 @@ def html_page(report: GateReport, result: JobResult) -> str:
         rows = list(range(len(regressions)))
         failed = [c.outcome == FAIL for c in regressions]
         figure.add_trace(go.Scatter(
-            x=[c.difference for c in regressions], y=rows, mode="markers", name="drop (baseline - candidate)",
+            x=[c.difference for c in regressions], y=rows, mode="markers", name="how much worse the candidate is",
             marker=dict(size=11, color=["#cf222e" if f else "#1a7f37" for f in failed]),
             error_x=_error_bars([c.difference for c in regressions], [c.difference_interval for c in regressions],
                                 "#57606a"),
@@ -156,11 +159,14 @@ def html_page(report: GateReport, result: JobResult) -> str:
         figure.add_vline(x=0, line=dict(color="#8c959f", width=1))
         figure.update_yaxes(tickvals=rows, ticktext=[f"{c.title} ({_WORD[c.outcome]})" for c in regressions],
                             autorange="reversed", range=[-0.6, len(regressions) - 0.4])
-        figure.update_xaxes(title_text="baseline minus candidate (positive: the candidate is worse)",
-                            tickformat="+.2f", zeroline=False)
-        figure.update_layout(legend=dict(orientation="h", y=-0.3))
+        mae = any(c.name == "max_regression[mae]" for c in regressions)
+        figure.update_xaxes(title_text="candidate MAE minus baseline MAE" if mae else
+                            "baseline minus candidate (positive: the candidate is worse)",
+                            tickformat="+.3g" if mae else "+.2f", zeroline=False)
+        figure.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02))
+        method = "Welch" if mae else "Newcombe"
         sections.append(html.Section(
-            f"Regression against {report.baseline}: differences with {level} Newcombe intervals",
+            f"Regression against {report.baseline}: differences with {level} {method} intervals",
             "A check fails only when the whole interval lies beyond its margin: a significant regression, "
             "not noise.", figure, height=170 + 60 * len(regressions)))
 

@@ -268,7 +268,7 @@ def numeric_fields(record: dict[str, Any], prefix: tuple[str, ...] = (), depth: 
     """Paths of the numeric leaves of a record that no dedicated chart draws (nested dicts included)."""
     out: list[tuple[str, ...]] = []
     for key, value in record.items():
-        if not prefix and key in KNOWN_FIELDS:
+        if not prefix and (key in KNOWN_FIELDS or is_histogram(value)):
             continue
         path = (*prefix, key)
         if isinstance(value, dict) and depth > 1:
@@ -350,23 +350,7 @@ def latency_figure(report: JobReport) -> Any:
                            subplot_titles=["latest window: predictions per latency bucket",
                                            "p95 (solid) and mean (dotted) over time"])
     colour = report.colour
-    bars: dict[str, tuple[list[str], list[int]]] = {}
-    for version, point in latest.items():
-        buckets = point.record["latency"]["buckets"]
-        labels, counts, previous = [], [], 0
-        for index, bucket in enumerate(buckets):
-            last_bound = float(buckets[index - 1]["le"]) if index else 0.0
-            labels.append(f"≤ {float(bucket['le']):g} s" if bucket["le"] != "+Inf" else f"> {last_bound:g} s")
-            counts.append(int(bucket["count"]) - previous)
-            previous = int(bucket["count"])
-        bars[version] = (labels, counts)
-    # Empty buckets beyond the slowest prediction say nothing: keep one of them, for scale.
-    used = max((i for labels, counts in bars.values() for i, n in enumerate(counts) if n), default=0)
-    for version, (labels, counts) in bars.items():
-        labels, counts = labels[:used + 2], counts[:used + 2]
-        figure.add_trace(go.Bar(x=labels, y=counts, name=version, legendgroup=version,
-                                marker_color=colour[version],
-                                hovertemplate=f"{version} %{{x}}: %{{y}}<extra></extra>"), row=1, col=1)
+    _add_bucket_bars(figure, latest, "latency", colour, " s")
     for version, points in report.versions.items():
         x = [p.window_end for p in points]
         p95 = [p95_seconds(p.record) for p in points]
@@ -388,6 +372,70 @@ def latency_figure(report: JobReport) -> Any:
     figure.update_yaxes(title_text="predictions", row=1, col=1)
     figure.update_yaxes(title_text="seconds", rangemode="tozero", row=1, col=2)
     return figure
+
+
+def is_histogram(value: Any) -> bool:
+    """A stored histogram section: ``{"buckets": [{"le", "count"}, ...], "count", ...}`` (cumulative)."""
+    return (isinstance(value, dict) and isinstance(value.get("buckets"), list) and bool(value["buckets"])
+            and all(isinstance(b, dict) and "le" in b and "count" in b for b in value["buckets"]))
+
+
+def _add_bucket_bars(figure: Any, latest: dict[str, Point], key: str, colour: dict[str, str], unit: str = "",
+                     row: int = 1, col: int = 1) -> None:
+    """Bars of each version's latest histogram ``key``: observations per bucket (not cumulative).
+
+    Empty buckets at either end say nothing: one of them is kept on each side, for scale.
+    """
+    go, _, _ = plotly_modules()
+    bars: dict[str, tuple[list[str], list[int]]] = {}
+    for version, point in latest.items():
+        buckets = point.record[key]["buckets"]
+        labels, counts, previous = [], [], 0
+        for index, bucket in enumerate(buckets):
+            below = f"{float(buckets[index - 1]['le']):g}" if index else "-"
+            labels.append(f"≤ {float(bucket['le']):g}{unit}" if bucket["le"] != "+Inf" else f"> {below}{unit}")
+            counts.append(int(bucket["count"]) - previous)
+            previous = int(bucket["count"])
+        bars[version] = (labels, counts)
+    used = [i for _labels, counts in bars.values() for i, n in enumerate(counts) if n]
+    first, last = (max(0, min(used) - 1), max(used) + 2) if used else (0, None)
+    for version, (labels, counts) in bars.items():
+        figure.add_trace(go.Bar(x=labels[first:last], y=counts[first:last], name=version, legendgroup=version,
+                                 marker_color=colour[version],
+                                 hovertemplate=f"{version} %{{x}}: %{{y}}<extra></extra>"), row=row, col=col)
+
+
+def histogram_figures(report: JobReport) -> list[Section]:
+    """A chart per histogram section of the records other than latency (e.g. a regression job's
+    signed prediction errors): the latest window's counts per bucket, and the mean over time."""
+    go, make_subplots, _ = plotly_modules()
+    keys: list[str] = []
+    for points in report.versions.values():
+        for point in points:
+            keys += [k for k, v in point.record.items() if k != "latency" and k not in keys and is_histogram(v)]
+    sections = []
+    for key in keys:
+        latest = report.latest_each(key)
+        figure = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.08,
+                               subplot_titles=["latest window: observations per bucket", "mean over time"])
+        _add_bucket_bars(figure, latest, key, report.colour)
+        for version, points in report.versions.items():
+            means = [(p.record[key]["sum"] / p.record[key]["count"])
+                     if is_histogram(p.record.get(key)) and p.record[key].get("count") and "sum" in p.record[key]
+                     else None for p in points]
+            if any(m is not None for m in means):
+                figure.add_trace(go.Scatter(x=[p.window_end for p in points], y=means, mode="lines+markers",
+                                            name=version, legendgroup=version, showlegend=version not in latest,
+                                            line=dict(color=report.colour[version]),
+                                            hovertemplate=f"{version} mean %{{y:.4g}}<br>%{{x}}<extra></extra>"),
+                                 row=1, col=2)
+        figure.update_layout(barmode="group", legend=dict(orientation="h", y=-0.2))
+        title = key.replace("_", " ")
+        sections.append(Section(
+            f"{title[0].upper()}{title[1:]}: histogram",
+            f"The records' {key!r} histogram: the latest window's observations per bucket (empty buckets at "
+            "the ends left out), and the mean (sum / count) per window.", figure, height=340))
+    return sections
 
 
 def _drift_versions(report: JobReport) -> list[str]:
@@ -550,9 +598,13 @@ def extra_series_figures(report: JobReport) -> list[Section]:
     go, make_subplots, _ = plotly_modules()
     sections = []
     for group, paths in extra_groups(report).items():
-        figure = make_subplots(rows=1, cols=len(paths), subplot_titles=[".".join(p) for p in paths],
-                               horizontal_spacing=0.05)
-        for column, path in enumerate(paths, start=1):
+        columns = min(4, len(paths))
+        grid_rows = math.ceil(len(paths) / columns)
+        figure = make_subplots(rows=grid_rows, cols=columns, subplot_titles=[".".join(p) for p in paths],
+                               horizontal_spacing=0.06, vertical_spacing=0.3 / grid_rows)
+        compared = False
+        for index, path in enumerate(paths):
+            row, column = index // columns + 1, index % columns + 1
             realised = path[1:] if group not in ("scores", "other") else ()
             for version, points in report.versions.items():
                 x, y = _series(points, path)
@@ -560,25 +612,27 @@ def extra_series_figures(report: JobReport) -> list[Section]:
                     continue
                 colour = report.colour[version]
                 figure.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=version, legendgroup=version,
-                                            showlegend=column == 1, line=dict(color=colour),
+                                            showlegend=index == 0, line=dict(color=colour),
                                             hovertemplate=f"{version} {'.'.join(path)} %{{y:.4g}}<extra></extra>"),
-                                 row=1, col=column)
+                                 row=row, col=column)
                 if realised:
                     rx, ry = _series(points, realised)
                     if any(v is not None for v in ry):
+                        compared = True
                         figure.add_trace(go.Scatter(
                             x=rx, y=ry, mode="lines", name=f"{version} realised {'.'.join(realised)}",
                             legendgroup=version, showlegend=False, line=dict(color=colour, dash="dash", width=1),
                             hovertemplate=f"{version} realised {'.'.join(realised)} %{{y:.4g}}<extra></extra>",
-                        ), row=1, col=column)
-        figure.update_layout(legend=dict(orientation="h", y=-0.2))
+                        ), row=row, col=column)
+        figure.update_layout(legend=dict(orientation="h", y=-0.25 / grid_rows))
         title = _GROUP_TITLES.get(group, f"{group} metrics")
         if group == "scores":
             explanation = "ROC AUC, log loss and Brier score of the positive-class score per version and window."
         else:
             explanation = (f"Every stored number of the records' {group!r} section per version and window"
-                           + (" (dashed: the realised metric of the same name)" if group != "other" else "") + ".")
-        sections.append(Section(f"{title[0].upper()}{title[1:]} over time", explanation, figure, height=320))
+                           + (" (dashed: the realised metric of the same name)" if compared else "") + ".")
+        sections.append(Section(f"{title[0].upper()}{title[1:]} over time", explanation, figure,
+                                height=40 + 300 * grid_rows))
     return sections
 
 
@@ -646,6 +700,7 @@ def job_report(report: JobReport) -> str:
             f"The latest window's compared values against {drift_reference(report)}; bars: the reference's (grey) "
             "and the window's shares of the stored bins (numeric) or categories.", figure, body=body,
             height=figure.layout.height if figure is not None else 0))
+    sections.extend(histogram_figures(report))
     sections.extend(extra_series_figures(report))
     sections.append(Section("Windows that were not plainly ok",
                             "Empty, partial and failed windows in the range, as the results store records them.",
@@ -667,8 +722,11 @@ def summary_lines(report: JobReport) -> list[str]:
     for version, points in report.versions.items():
         last = points[-1].record
         drifted = [f["feature"] for f in (last.get("drift") or {}).get("features", []) if f.get("detected")]
+        errors = last.get("regression") or {}
+        quality = (f"MAE {errors.get('mae', 0):.4g}, R2 {ratio(errors.get('r2'))}" if errors.get("mae") is not None
+                   else f"accuracy {ratio(last.get('accuracy'))}")
         out.append(f"  {version}: {len(points)} window(s); latest ending {points[-1].window_end:%Y-%m-%d %H:%M}: "
-                   f"accuracy {ratio(last.get('accuracy'))}, coverage {ratio(last.get('label_coverage'))}"
+                   f"{quality}, coverage {ratio(last.get('label_coverage'))}"
                    + (f", drift in {', '.join(drifted)}" if drifted else ""))
     return out
 

@@ -98,6 +98,31 @@ def test_an_unwritable_page_is_one_line(sqlite_url, tmp_path, capsys) -> None:
     assert code == 1 and err.count("\n") == 1 and "cannot write the HTML report" in err and "--html" in err
 
 
+def test_a_regression_gate_draws_r2_and_the_welch_interval_of_the_mae_rise(tmp_path, capsys) -> None:
+    """The eta job of schedules.yaml (a regression model whose canary over-predicts) on the demo data."""
+    from datetime import datetime, timedelta, timezone
+
+    from evaljobs import demodata
+    from tests.sinks.conftest import demo_config
+
+    now = datetime(2026, 3, 15, 7, 0, tzinfo=timezone.utc)
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    demodata.build(url, now=now, days=3)
+    page = tmp_path / "eta-gate.html"
+    code = cli.main(["gate", "eta-6h", "--config", str(demo_config(tmp_path, url)), "--at", "2026-03-15T00:45:00Z",
+                     "--candidate", "eta-3-canary", "--baseline", "eta-2", "--html", str(page)])
+    markdown = capsys.readouterr().out
+    assert code == 1
+    charts = figures(page.read_text())
+    assert list(charts)[:2] == ["Thresholds: the candidate against each minimum",
+                                "Regression against eta-2: differences with 95% Welch intervals"]
+    r2 = charts["Thresholds: the candidate against each minimum"]
+    assert r2["layout"]["yaxis"]["ticktext"] == ["R2 (FAIL)"] and r2["data"][-1]["x"] == [0.5]
+    rise = charts["Regression against eta-2: differences with 95% Welch intervals"]["data"][0]
+    low, high = interval_of(rise, 0)
+    assert f"MAE rise {rise['x'][0]:+.4g} (95% Welch interval [{low:+.4g}, {high:+.4g}])" in markdown
+
+
 def gate_page_for_browser(sqlite_url: str, tmp_path: Path) -> Path:
     """A failing gate's page, for the browser test."""
     load_versions(sqlite_url, v1=(182, 18, 200, 0), v2=(120, 80, 200, 0))

@@ -286,7 +286,9 @@ def test_record_sections_it_does_not_know_are_drawn_generically() -> None:
     rows = [
         {"row_kind": "job", "window_start": datetime(2026, 1, 1, tzinfo=UTC),
          "window_end": datetime(2026, 1, 2, tzinfo=UTC), "status": "ok", "error": None, "record": {}},
-        _row("r1", 2, {"regression": {"mae": 1.5, "rmse": 2.0}, "window_predictions": 10}),
+        _row("r1", 2, {"regression": {"mae": 1.5, "rmse": 2.0}, "window_predictions": 10,
+                       "prediction_error": {"buckets": [{"le": -1.0, "count": 2}, {"le": 1.0, "count": 7},
+                                                        {"le": "+Inf", "count": 9}], "count": 9, "sum": 4.5}}),
         _row("c1", 2, {"accuracy": 0.8, "estimated": {"accuracy": 0.83, "macro": {"f1": 0.7}}, "rows_skipped": 3}),
         _row("c1", 3, {"accuracy": 0.9, "estimated": {"accuracy": 0.86, "macro": {"f1": 0.75}}}),
     ]
@@ -307,8 +309,14 @@ def test_record_sections_it_does_not_know_are_drawn_generically() -> None:
     assert by_name[("c1 realised accuracy", "x")] == [0.8, 0.9], "estimated beside the realised metric"
     assert by_name[("c1", "x2")] == [0.7, 0.75]
     assert html.quality_figure(report) is not None and html.latency_figure(report) is None
+    # A histogram section (a regression job's signed errors) is drawn as one: bars and its mean.
+    (histogram,) = html.histogram_figures(report)
+    assert histogram.title == "Prediction error: histogram"
+    bars, mean = histogram.figure.data
+    assert (list(bars.x), list(bars.y)) == (["≤ -1", "≤ 1", "> 1"], [2, 5, 2])
+    assert list(mean.y) == [0.5]
     document = html.job_report(report)
-    assert document.count('<div class="chart"') == 4  # quality + three generic groups; nothing else stored
+    assert document.count('<div class="chart"') == 5  # quality, the histogram, three generic groups
 
 
 def test_the_report_reads_the_store_on_sqlite_and_postgresql(db_url, tmp_path, capsys) -> None:
