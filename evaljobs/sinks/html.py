@@ -197,6 +197,17 @@ class JobReport:
         """The version's latest window whose record has a non-empty ``needs`` field."""
         return next((p for p in reversed(self.versions[version]) if p.record.get(needs)), None)
 
+    def has_interval(self, path: Sequence[str]) -> bool:
+        """Whether ``path`` is an interval section (``value``, ``lower``, ``upper``) in some record."""
+        for points in self.versions.values():
+            for point in points:
+                value: Any = point.record
+                for key in path:
+                    value = value.get(key) if isinstance(value, dict) else None
+                if is_interval(value):
+                    return True
+        return False
+
     def latest_each(self, needs: str, versions: Iterable[str] | None = None) -> dict[str, Point]:
         """:meth:`latest` of each version (of ``versions``, default all); versions without one left out."""
         found = {v: self.latest(v, needs) for v in (self.versions if versions is None else versions)}
@@ -264,14 +275,22 @@ def _deciding(feature: dict[str, Any]) -> str:
     return f"{statistic['score']:.3g}{mark}"
 
 
+def is_interval(value: Any) -> bool:
+    """A stored estimate with its interval: ``{"value", "lower", "upper", ...}``."""
+    return isinstance(value, dict) and {"value", "lower", "upper"} <= set(value)
+
+
 def numeric_fields(record: dict[str, Any], prefix: tuple[str, ...] = (), depth: int = 3) -> list[tuple[str, ...]]:
-    """Paths of the numeric leaves of a record that no dedicated chart draws (nested dicts included)."""
+    """Paths of the numeric leaves of a record that no dedicated chart draws (nested dicts included;
+    an interval section is one path)."""
     out: list[tuple[str, ...]] = []
     for key, value in record.items():
         if not prefix and (key in KNOWN_FIELDS or is_histogram(value)):
             continue
         path = (*prefix, key)
-        if isinstance(value, dict) and depth > 1:
+        if is_interval(value):
+            out.append(path)
+        elif isinstance(value, dict) and depth > 1:
             out.extend(numeric_fields(value, path, depth - 1))
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             out.append(path)
@@ -571,49 +590,89 @@ def drift_details(report: JobReport) -> tuple[Any, str]:
     return figure, body
 
 
-_GROUP_TITLES = {"scores": "score metrics"}
+_GROUP_TITLES = {"scores": "score metrics", "other": "other numbers"}
 
 
 def extra_groups(report: JobReport) -> dict[str, list[tuple[str, ...]]]:
-    """Numeric record fields without a dedicated chart, grouped by their top-level key.
+    """Numeric record fields without a dedicated chart, grouped by the record section holding them.
 
-    Score metrics (ROC AUC, log loss, Brier) are one group; a nested record section (e.g. a
-    regression or estimated-performance block) is its own group; loose numbers are "other".
+    Score metrics (ROC AUC, log loss, Brier) are one group; each nested record section (e.g. a
+    regression block, an estimate, the estimate's calibration check) is its own group, named by
+    its dotted path; loose top-level numbers are "other". Interval sections (``value``, ``lower``,
+    ``upper``) are one field, listed first in their group.
     """
     groups: dict[str, list[tuple[str, ...]]] = {}
     for points in report.versions.values():
         for point in points:
             for path in numeric_fields(point.record):
                 key = "scores" if path[0] in ("roc_auc", "log_loss", "brier_score") else \
-                    (path[0] if len(path) > 1 else "other")
+                    (".".join(path[:-1]) if len(path) > 1 else "other")
                 if path not in groups.setdefault(key, []):
                     groups[key].append(path)
+    for key, paths in groups.items():
+        intervals = [p for p in paths if report.has_interval(p)]
+        groups[key] = intervals + [p for p in paths if p not in intervals]
     return groups
 
 
+def _translucent(colour: str, alpha: float = 0.2) -> str:
+    """``#rrggbb`` as ``rgba(r, g, b, alpha)``: an interval band under its line."""
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
+def constant_fields(report: JobReport, paths: Sequence[tuple[str, ...]]) -> dict[tuple[str, ...], float]:
+    """The fields whose value is the same in every stored window (two or more): a line says nothing."""
+    out = {}
+    for path in paths:
+        values = {v for points in report.versions.values() for v in _series(points, path)[1] if v is not None}
+        count = sum(1 for points in report.versions.values() for v in _series(points, path)[1] if v is not None)
+        if len(values) == 1 and count >= 2 and not report.has_interval(path):
+            out[path] = values.pop()
+    return out
+
+
 def extra_series_figures(report: JobReport) -> list[Section]:
-    """One chart per group of :func:`extra_groups`: each field per version over time. A field
-    whose path, less its group, names a realised metric (``estimated.accuracy`` -> ``accuracy``)
-    is drawn beside that metric (dashed), so estimated and realised numbers can be compared."""
+    """One chart per group of :func:`extra_groups`: each field per version over time (intervals as a
+    band around the value). A field whose path, less its top-level section, names a realised metric
+    (``estimate.accuracy`` -> ``accuracy``) is drawn beside it, dashed, so that an estimate and
+    the realised number can be compared. Fields constant over the range are named, not drawn."""
     go, make_subplots, _ = plotly_modules()
     sections = []
-    for group, paths in extra_groups(report).items():
+    for group, all_paths in extra_groups(report).items():
+        constants = constant_fields(report, all_paths)
+        paths = [p for p in all_paths if p not in constants]
+        if not paths:
+            continue
+        prefix = len(group.split(".")) if group not in ("scores", "other") else 0
         columns = min(4, len(paths))
         grid_rows = math.ceil(len(paths) / columns)
-        figure = make_subplots(rows=grid_rows, cols=columns, subplot_titles=[".".join(p) for p in paths],
+        figure = make_subplots(rows=grid_rows, cols=columns, subplot_titles=[".".join(p[prefix:]) for p in paths],
                                horizontal_spacing=0.06, vertical_spacing=0.3 / grid_rows)
         compared = False
         for index, path in enumerate(paths):
             row, column = index // columns + 1, index % columns + 1
             realised = path[1:] if group not in ("scores", "other") else ()
+            name = ".".join(path)
             for version, points in report.versions.items():
-                x, y = _series(points, path)
+                colour = report.colour[version]
+                interval = report.has_interval(path)
+                x, y = _series(points, (*path, "value") if interval else path)
                 if all(v is None for v in y):
                     continue
-                colour = report.colour[version]
+                if interval:
+                    _, low = _series(points, (*path, "lower"))
+                    _, high = _series(points, (*path, "upper"))
+                    band = [(t, lo, hi) for t, lo, hi in zip(x, low, high) if lo is not None and hi is not None]
+                    if band:
+                        times, lows, highs = (list(c) for c in zip(*band))
+                        figure.add_trace(go.Scatter(
+                            x=times + times[::-1], y=highs + lows[::-1], fill="toself", mode="none",
+                            fillcolor=_translucent(colour), showlegend=False, legendgroup=version,
+                            hoverinfo="skip"), row=row, col=column)
                 figure.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=version, legendgroup=version,
                                             showlegend=index == 0, line=dict(color=colour),
-                                            hovertemplate=f"{version} {'.'.join(path)} %{{y:.4g}}<extra></extra>"),
+                                            hovertemplate=f"{version} {name} %{{y:.4g}}<extra></extra>"),
                                  row=row, col=column)
                 if realised:
                     rx, ry = _series(points, realised)
@@ -625,12 +684,16 @@ def extra_series_figures(report: JobReport) -> list[Section]:
                             hovertemplate=f"{version} realised {'.'.join(realised)} %{{y:.4g}}<extra></extra>",
                         ), row=row, col=column)
         figure.update_layout(legend=dict(orientation="h", y=-0.25 / grid_rows))
-        title = _GROUP_TITLES.get(group, f"{group} metrics")
+        title = _GROUP_TITLES.get(group, group.replace(".", " ").replace("_", " "))
         if group == "scores":
             explanation = "ROC AUC, log loss and Brier score of the positive-class score per version and window."
         else:
             explanation = (f"Every stored number of the records' {group!r} section per version and window"
+                           + (" (shaded: its interval)" if any(report.has_interval(p) for p in paths) else "")
                            + (" (dashed: the realised metric of the same name)" if compared else "") + ".")
+        if constants:
+            explanation += " The same in every window: " + ", ".join(
+                f"{'.'.join(p[prefix:])} = {v:g}" for p, v in constants.items()) + "."
         sections.append(Section(f"{title[0].upper()}{title[1:]} over time", explanation, figure,
                                 height=40 + 300 * grid_rows))
     return sections

@@ -82,6 +82,11 @@ def test_the_page_is_self_contained_and_has_every_chart(fraud_report: Path) -> N
         "Latest confusion matrix per version",
         "Drift of the latest window, per feature",
         "Score metrics over time",
+        # the estimate (issue 13) and its parts, drawn from the record fields alone
+        "Estimate over time",
+        "Estimate confusion over time",
+        "Estimate reference over time",
+        "Estimate calibration check over time",
     ]
 
 
@@ -289,25 +294,32 @@ def test_record_sections_it_does_not_know_are_drawn_generically() -> None:
         _row("r1", 2, {"regression": {"mae": 1.5, "rmse": 2.0}, "window_predictions": 10,
                        "prediction_error": {"buckets": [{"le": -1.0, "count": 2}, {"le": 1.0, "count": 7},
                                                         {"le": "+Inf", "count": 9}], "count": 9, "sum": 4.5}}),
-        _row("c1", 2, {"accuracy": 0.8, "estimated": {"accuracy": 0.83, "macro": {"f1": 0.7}}, "rows_skipped": 3}),
-        _row("c1", 3, {"accuracy": 0.9, "estimated": {"accuracy": 0.86, "macro": {"f1": 0.75}}}),
+        _row("c1", 2, {"accuracy": 0.8, "rows_skipped": 3, "estimated": {
+            "accuracy": {"value": 0.83, "lower": 0.8, "upper": 0.86}, "confidence": 0.95, "macro": {"f1": 0.7}}}),
+        _row("c1", 3, {"accuracy": 0.9, "estimated": {
+            "accuracy": {"value": 0.86, "lower": None, "upper": None}, "confidence": 0.95, "macro": {"f1": 0.75}}}),
     ]
     report = html.JobReport.from_rows("j", "m", datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 4, tzinfo=UTC),
                                       None, rows)
     assert html.extra_groups(report) == {
         "regression": [("regression", "mae"), ("regression", "rmse")],
-        "estimated": [("estimated", "accuracy"), ("estimated", "macro", "f1")],
         "other": [("rows_skipped",)],
+        "estimated": [("estimated", "accuracy"), ("estimated", "confidence")],  # the interval first
+        "estimated.macro": [("estimated", "macro", "f1")],
     }
     sections = {s.title: s for s in html.extra_series_figures(report)}
-    assert list(sections) == ["Regression metrics over time", "Estimated metrics over time", "Other metrics over time"]
-    regression = sections["Regression metrics over time"].figure
+    assert list(sections) == ["Regression over time", "Other numbers over time", "Estimated over time",
+                              "Estimated macro over time"]
+    regression = sections["Regression over time"].figure
     assert [(t.name, list(t.y)) for t in regression.data] == [("r1", [1.5]), ("r1", [2.0])]
-    estimated = sections["Estimated metrics over time"].figure
-    by_name = {(t.name, t.xaxis): list(t.y) for t in estimated.data}
-    assert by_name[("c1", "x")] == [0.83, 0.86]
-    assert by_name[("c1 realised accuracy", "x")] == [0.8, 0.9], "estimated beside the realised metric"
-    assert by_name[("c1", "x2")] == [0.7, 0.75]
+    estimated = sections["Estimated over time"]
+    by_name = {(t.name, t.xaxis): t for t in estimated.figure.data}
+    assert list(by_name[("c1", "x")].y) == [0.83, 0.86]
+    assert list(by_name[("c1 realised accuracy", "x")].y) == [0.8, 0.9], "estimated beside the realised metric"
+    band = next(t for t in estimated.figure.data if t.fill == "toself")
+    assert list(band.y) == [0.86, 0.8], "the interval where it is known"
+    assert "confidence = 0.95" in estimated.explanation and ("c1", "x2") not in by_name, "constants named, not drawn"
+    assert list(sections["Estimated macro over time"].figure.data[0].y) == [0.7, 0.75]
     assert html.quality_figure(report) is not None and html.latency_figure(report) is None
     # A histogram section (a regression job's signed errors) is drawn as one: bars and its mean.
     (histogram,) = html.histogram_figures(report)
@@ -316,7 +328,7 @@ def test_record_sections_it_does_not_know_are_drawn_generically() -> None:
     assert (list(bars.x), list(bars.y)) == (["≤ -1", "≤ 1", "> 1"], [2, 5, 2])
     assert list(mean.y) == [0.5]
     document = html.job_report(report)
-    assert document.count('<div class="chart"') == 5  # quality, the histogram, three generic groups
+    assert document.count('<div class="chart"') == 6  # quality, the histogram, four generic groups
 
 
 def test_the_report_reads_the_store_on_sqlite_and_postgresql(db_url, tmp_path, capsys) -> None:
@@ -335,3 +347,14 @@ def test_the_report_reads_the_store_on_sqlite_and_postgresql(db_url, tmp_path, c
     report = job_report(config, db_url, datetime(2026, 3, 11, 6, 30, tzinfo=UTC), datetime(2026, 3, 13, 6, 0, tzinfo=UTC))
     assert [w["window_end"] for w in report.windows] == [datetime(2026, 3, 12, 6, 30, tzinfo=UTC)]
     assert page.stat().st_size > 1_000_000
+
+
+def test_the_estimate_is_drawn_beside_the_realised_accuracy(report) -> None:
+    """The demo's binary job stores an estimate (issue 13); the generic chart puts it beside the realised number."""
+    sections = {s.title: s for s in html.extra_series_figures(report)}
+    figure = sections["Estimate over time"].figure
+    lines = {(t.name, t.xaxis): t for t in figure.data if t.fill != "toself"}
+    points = report.versions["v3-canary"]
+    assert list(lines[("v3-canary", "x")].y) == [p.record["estimate"]["accuracy"]["value"] for p in points]
+    assert list(lines[("v3-canary realised accuracy", "x")].y) == [p.record["accuracy"] for p in points]
+    assert figure.layout.annotations[0].text == "accuracy"
