@@ -103,7 +103,10 @@ class _DevTools:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no {event} within {timeout:.0f}s")
             self.socket.settimeout(max(0.1, deadline - time.monotonic()))
-            message = json.loads(self.socket.recv())
+            try:
+                message = json.loads(self.socket.recv())
+            except websocket.WebSocketTimeoutException:
+                continue  # the deadline check above says so
             if "method" in message:
                 self.events.append(message)
 
@@ -118,8 +121,13 @@ class _DevTools:
 
 
 def check_page(page: str | os.PathLike[str], screenshot: str | os.PathLike[str] | None = None,
-               width: int = 1280, timeout: float = 60.0) -> PageCheck:
-    """Open ``page`` offline in headless Chromium; return what it logged, fetched and drew."""
+               width: int = 1280, timeout: float = 120.0, draw_timeout: float | None = None) -> PageCheck:
+    """Open ``page`` offline in headless Chromium; return what it logged, fetched and drew.
+
+    ``timeout`` bounds starting the browser and loading the page (a shared, busy machine can be
+    slow); ``draw_timeout`` (default: ``timeout``) how long to wait for every chart to draw.
+    """
+    draw_timeout = timeout if draw_timeout is None else draw_timeout
     path = Path(page).resolve()
     url = path.as_uri()
     profile = Path(tempfile.mkdtemp(prefix="evaljobs-chromium-"))
@@ -150,13 +158,13 @@ def check_page(page: str | os.PathLike[str], screenshot: str | os.PathLike[str] 
                        mobile=False)
             tools.call("Page.navigate", url=url)
             tools.wait_for("Page.loadEventFired", timeout)
-            check.charts = _wait_for_charts(tools, timeout)
+            check.charts = _wait_for_charts(tools, draw_timeout)
             if screenshot is not None:
                 height = int(tools.evaluate("Math.ceil(document.documentElement.scrollHeight)"))
                 tools.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
                            mobile=False)
                 time.sleep(1.0)  # Plotly's responsive charts re-lay themselves out after a resize
-                check.charts = _wait_for_charts(tools, timeout)
+                check.charts = _wait_for_charts(tools, draw_timeout)
                 shot = tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
                 target_file = Path(screenshot)
                 target_file.parent.mkdir(parents=True, exist_ok=True)

@@ -688,9 +688,10 @@ def extra_series_figures(report: JobReport) -> list[Section]:
         if group == "scores":
             explanation = "ROC AUC, log loss and Brier score of the positive-class score per version and window."
         else:
+            notes = (["shaded: its interval"] if any(report.has_interval(p) for p in paths) else []) \
+                + (["dashed: the realised metric of the same name"] if compared else [])
             explanation = (f"Every stored number of the records' {group!r} section per version and window"
-                           + (" (shaded: its interval)" if any(report.has_interval(p) for p in paths) else "")
-                           + (" (dashed: the realised metric of the same name)" if compared else "") + ".")
+                           + (f" ({'; '.join(notes)})" if notes else "") + ".")
         if constants:
             explanation += " The same in every window: " + ", ".join(
                 f"{'.'.join(p[prefix:])} = {v:g}" for p, v in constants.items()) + "."

@@ -19,12 +19,12 @@ from tests.sinks.test_gate_html import gate_page_for_browser
 pytestmark = pytest.mark.service  # a real browser process
 
 
-def open_page(page: Path, screenshot: Path | None = None, timeout: float = 60.0) -> browser.PageCheck:
+def open_page(page: Path, screenshot: Path | None = None, draw_timeout: float | None = None) -> browser.PageCheck:
     try:
         browser.chromium_binary()
     except FileNotFoundError as exc:
         pytest.fail(f"{exc}; make test installs it")
-    return browser.check_page(page, screenshot, timeout=timeout)
+    return browser.check_page(page, screenshot, draw_timeout=draw_timeout)
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -71,7 +71,7 @@ def test_the_browser_check_sees_errors_requests_and_empty_charts(tmp_path) -> No
                 html.Section("empty", "", go.Figure(), body=faults)]
     page = tmp_path / "faulty.html"
     page.write_text(html.page("faulty", [], sections, ""))
-    check = open_page(page, timeout=5)
+    check = open_page(page, draw_timeout=5)  # the empty chart never draws: do not wait long for it
     assert [c["title"] for c in check.undrawn_charts] == ["empty"]
     assert any("a deliberate error" in e for e in check.console_errors)
     assert any("no_such_function" in e for e in check.console_errors)
