@@ -37,7 +37,7 @@ def interval_of(trace: dict, index: int) -> tuple[float, float]:
 def test_the_gate_page_draws_the_intervals(sqlite_url, tmp_path, capsys) -> None:
     # candidate v2: accuracy 0.80, recall(1) 0.60; baseline v1: accuracy 0.955, recall(1) 0.91.
     load_versions(sqlite_url, v1=(182, 18, 200, 0), v2=(120, 80, 200, 0))
-    page = tmp_path / "out" / "gate.html"
+    page = tmp_path / "gate.html"
     code = cli.main(["gate", "fraud-gate", "--config", str(write_config(tmp_path, sqlite_url)), "--at", AT.isoformat(),
                      "--candidate", "v2", "--baseline", "v1", "--html", str(page)])
     capsys.readouterr()

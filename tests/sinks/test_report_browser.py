@@ -50,7 +50,7 @@ def assert_drew_offline(page: Path, screenshot: Path) -> browser.PageCheck:
 def test_the_job_report_draws_in_headless_chromium_offline(fraud_report, tmp_path_factory) -> None:
     shot = tmp_path_factory.mktemp("screenshots") / "report.png"
     check = assert_drew_offline(fraud_report, shot)
-    assert len(check.charts) == 11
+    assert len(check.charts) >= 11
     # the heatmaps (drift, confusion) are images inside the SVG; the rest are paths
     assert all(c["marks"] >= 2 for c in check.charts)
 
