@@ -26,6 +26,11 @@ from evaljobs.quality import estimate as cbpe  # noqa: E402
 from evaljobs.quality.estimation import evaluate_estimate  # noqa: E402
 from evaljobs.windows import plan_window  # noqa: E402
 from tests.dbdata import reset  # noqa: E402
+from tests.conftest import ENGINES
+
+#: The multiclass estimate's test data (per-class probability columns added by ALTER TABLE, rows by
+#: executemany) is not yet written for Spark; the binary estimate runs there (tests/quality/test_estimate.py).
+NOT_YET_ON_SPARK = [engine for engine in ENGINES if engine != "spark"]
 
 CLASSES = ("billing", "returns", "shipping", "tech")
 COLUMNS = {c: f"p_{c}" for c in CLASSES}
@@ -166,6 +171,7 @@ def _nannyml_formulas(frame: pd.DataFrame, maps) -> dict[str, float]:
     return out
 
 
+@pytest.mark.parametrize("engine_url", NOT_YET_ON_SPARK, indirect=True)
 @pytest.mark.parametrize("calibration", ["isotonic", "histogram", "calibrated"])
 def test_multiclass_estimate_in_sql_against_nannyml_cbpe(engine_url, calibration) -> None:
     rng = np.random.default_rng(31)
@@ -272,6 +278,7 @@ def test_multiclass_calibration_check_and_problems(db_url) -> None:
     assert str(problem).startswith("job 'cbpe' estimate version 'v2': the calibration reference")
 
 
+@pytest.mark.parametrize("engine_url", NOT_YET_ON_SPARK, indirect=True)
 def test_a_multiclass_table_reference(engine_url) -> None:
     rng = np.random.default_rng(8)
     holdout = _draw(rng, 900, REFERENCE_START, 24, sharpen=1.5)
