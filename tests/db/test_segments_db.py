@@ -19,10 +19,8 @@ from evaljobs.windows import plan_window
 
 from tests.db.test_pipeline_db import AT, ORIGIN, TOL, evaluate, make_job
 from tests.db.test_regression_db import latest_labels
+from tests.conftest import examples
 from tests.dbdata import Label, Prediction, for_each_data_set, load
-from tests.conftest import ENGINES
-
-NOT_YET_ON_SPARK = [engine for engine in ENGINES if engine != "spark"]
 
 SEGMENTS = ["country", "channel"]
 COUNTRIES = ["AA", "BB", "CC", "DD", None]
@@ -92,12 +90,10 @@ def check_segments(result, job, predictions: list[Prediction], labels: list[Labe
 
 
 @pytest.mark.parametrize("task", ["multiclass", "regression"])
-# Not yet run on Spark: this feature landed after the engine matrix did (see the README's matrix).
-@pytest.mark.parametrize("engine_url", NOT_YET_ON_SPARK, indirect=True)
 def test_random_segments_equal_sklearn(engine_url: str, task: str) -> None:
     job = make_job(task, segments=SEGMENTS, max_segment_values=2)
     for_each_data_set(engine_url, job, AT, segmented_sets(task), lambda result, predictions, labels, *_:
-                      check_segments(result, job, predictions, labels), examples=20)
+                      check_segments(result, job, predictions, labels), examples=examples(engine_url, 20, on_spark=3))
 
 
 def demo_rows() -> tuple[list[Prediction], list[Label]]:
@@ -114,11 +110,11 @@ def demo_rows() -> tuple[list[Prediction], list[Label]]:
     return predictions, labels
 
 
-def test_guard_folds_the_smallest_values_and_publishes_labels(db_url: str) -> None:
-    engine = connect(db_url, create=True)
+def test_guard_folds_the_smallest_values_and_publishes_labels(engine_url: str) -> None:
+    engine = connect(engine_url, create=True)
     load(engine, *demo_rows())
     engine.dispose()
-    [version] = evaluate(db_url, make_job("multiclass", segments=["country", "channel"], max_segment_values=3)).versions
+    [version] = evaluate(engine_url, make_job("multiclass", segments=["country", "channel"], max_segment_values=3)).versions
     countries = {s.value: s for s in version.segments if s.segment == "country"}
     assert list(countries) == ["C0", "C1", "C2", OTHER]
     assert countries["C0"].metrics.accuracy == 1.0 and countries["C0"].window_predictions == 20
@@ -134,12 +130,12 @@ def test_guard_folds_the_smallest_values_and_publishes_labels(db_url: str) -> No
     assert version.window_predictions == sum(20 - r for r in range(10))
 
 
-def test_unknown_segment_column_is_a_clear_error(db_url: str) -> None:
-    engine = connect(db_url, create=True)
+def test_unknown_segment_column_is_a_clear_error(engine_url: str) -> None:
+    engine = connect(engine_url, create=True)
     load(engine, *demo_rows())
     engine.dispose()
     with pytest.raises(SourceError, match="segment column 'region' not found in 'predictions'") as info:
-        evaluate(db_url, make_job("multiclass", segments=["region"]))
+        evaluate(engine_url, make_job("multiclass", segments=["region"]))
     assert "\n" not in str(info.value) and "fix the name in segments" in str(info.value)
 
 
