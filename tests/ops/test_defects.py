@@ -380,13 +380,17 @@ def test_j_colons_and_percent_signs_in_column_names(db_url) -> None:
 
 # ---- K: messages ---------------------------------------------------------------------------------
 def test_k_a_newline_in_a_class_label_stays_on_one_warning_line(capsys, tmp_path, sqlite_url) -> None:
+    """A class label holding a line break ('x\\ny') reaches a warning: positive_label '1' occurs in
+    no label or prediction, and that warning lists the classes as stored."""
     t = AT - timedelta(days=1, hours=12)
-    load_url(sqlite_url, [Prediction("a", "v1", t, "1", 3.5), Prediction("b", "v1", t, "0", 0.2)],
-             [Label("a", "1", t), Label("b", "0", t)])
+    load_url(sqlite_url, [Prediction("a", "v1", t, "x\ny", 0.9), Prediction("b", "v1", t, "0", 0.2)],
+             [Label("a", "x\ny", t), Label("b", "0", t)])
     config = config_file(tmp_path, sqlite_url)
-    config.write_text(config.read_text().replace("positive_label: 1", 'positive_label: "1\\nx"'))
     code, out, err = run(capsys, "run", "j", "--config", str(config), "--at", AT.isoformat(), "--dry-run")
-    assert all(line.startswith("evaljobs: ") for line in err.splitlines()), err
+    assert code == 3, err  # partial: the score metrics were not computed
+    [warning] = [line for line in err.splitlines() if "warning" in line]
+    assert "positive_label '1' occurs in no label or prediction (classes: 0, x\\ny)" in warning, err
+    assert err.count("\n") == 1 and err.startswith("evaljobs: warning: "), err
 
 
 class _Refuser(http.server.BaseHTTPRequestHandler):
