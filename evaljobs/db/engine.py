@@ -152,7 +152,8 @@ def connection(engine: Engine, purpose: str) -> Iterator[Connection]:
             yield conn
     except DBAPIError as exc:
         reason = first_line(exc.orig, dialect)
-        raise SourceError(f"{purpose} failed on {describe_engine(engine)}: {reason}", wait_hint(reason)) from None
+        raise SourceError(f"{purpose} failed on {describe_engine(engine)}: {reason}",
+                          wait_hint(reason) or privilege_hint(purpose, reason)) from None
     except SQLAlchemyError as exc:
         raise SourceError(f"{purpose} failed on {describe_engine(engine)}: {first_line(exc)}") from None
 
@@ -165,6 +166,15 @@ def wait_hint(reason: str, connecting: bool = False) -> str | None:
     if "statement timeout" in text or "interrupted" in text:
         return ("the statement ran longer than timeouts.statement (a lock held elsewhere, or a slow query); "
                 "raise timeouts.statement, or see README, Failure behaviour")
+    return None
+
+
+def privilege_hint(purpose: str, reason: str) -> str | None:
+    """What a role refused by the results store needs (README, Failure behaviour: a role without
+    CREATE works once the tables exist, but it must be able to write them: the claim is a row)."""
+    if purpose.startswith("results store") and "permission denied" in reason.lower():
+        return ("the results store is required and written by every run: grant the role SELECT, INSERT, UPDATE "
+                "and DELETE on evaljobs_results, SELECT on evaljobs_schema_version; or run with --dry-run")
     return None
 
 

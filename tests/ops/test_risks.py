@@ -1,0 +1,89 @@
+"""Risks 3, 5, 7 and 8 of issue 11, against real SQLite, PostgreSQL, DuckDB and a real Pushgateway."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from evaljobs import cli
+
+from tests.conftest import samples
+from tests.db.test_pipeline_db import AT
+from tests.ops.test_run_store import store_rows
+from tests.test_cli import config_file, loaded_sqlite  # noqa: F401 - a fixture
+from tests.dbdata import Label, Prediction
+from tests.db.test_pipeline_db import load_url
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ---- risk 7: a results store the run's role may not change ----------------------------------------
+@pytest.fixture
+def limited_role(postgres_url: str) -> Iterator[tuple[str, sa.Engine]]:
+    """A login role with no privilege at all (the test grants what it needs), dropped afterwards.
+    Yields the role's name and an admin engine on the test's schema."""
+    role = f"evaljobs_limited_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(postgres_url)
+    schema = sa.engine.make_url(postgres_url).query["options"].split("=", 1)[1]
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(sa.text(f'GRANT USAGE ON SCHEMA "{schema}" TO {role}'))
+    try:
+        yield role, admin
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP OWNED BY {role}"))  # its grants; it owns nothing else
+            conn.execute(sa.text(f"DROP ROLE {role}"))
+        admin.dispose()
+
+
+def _as_role(url: str, role: str) -> str:
+    return str(sa.engine.make_url(url).set(username=role))
+
+
+RESULTS_TABLES = "evaljobs_results, evaljobs_schema_version"
+
+
+@pytest.mark.parametrize("grant", ["SELECT, INSERT, UPDATE, DELETE", "SELECT"])
+def test_7_a_role_without_create_uses_existing_results_tables(capsys, tmp_path, postgres_url, pushgateway,
+                                                              limited_role, grant) -> None:
+    """A role without CREATE on the schema: with read and write privileges on the existing results
+    tables it runs and pushes (no DDL once every migration is recorded); with SELECT only, the run
+    fails at its claim, naming the results store and the missing privilege, and pushes nothing."""
+    role, admin = limited_role
+    t = AT - timedelta(days=1, hours=12)
+    load_url(postgres_url, [Prediction("a", "v1", t, "1", 0.9), Prediction("b", "v1", t, "0", 0.2)],
+             [Label("a", "1", t), Label("b", "0", t)])
+    owner = config_file(tmp_path, postgres_url, pushgateway.url)
+    earlier = AT - timedelta(days=1)
+    assert cli.main(["run", "j", "--config", str(owner), "--at", earlier.isoformat()]) == 0  # creates the tables
+    capsys.readouterr()
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"GRANT SELECT ON predictions, labels TO {role}"))
+        conn.execute(sa.text(f"GRANT {grant} ON {RESULTS_TABLES} TO {role}"))
+        assert not conn.execute(sa.text("SELECT has_schema_privilege(:r, current_schema(), 'CREATE')"),
+                                {"r": role}).scalar()
+    limited = tmp_path / "limited"
+    limited.mkdir()
+    config = config_file(limited, _as_role(postgres_url, role), pushgateway.url)
+    code, _, err = run(capsys, "run", "j", "--config", str(config), "--at", AT.isoformat())
+    window_ends = {s.value for s in samples(f"{pushgateway.url}/metrics", "evaljobs_window_end_timestamp_seconds")}
+    if grant == "SELECT":
+        assert code == 1, err
+        assert err.count("\n") == 1 and "results store: claiming" in err and "permission denied" in err, err
+        assert "grant the role SELECT, INSERT, UPDATE and DELETE on evaljobs_results" in err, err
+        assert "creating or upgrading its tables" not in err, err  # no DDL was tried
+        assert window_ends == {(earlier - timedelta(days=1)).timestamp()}  # the owner's push, nothing newer
+        assert {r["evaluated_at"] for r in store_rows(postgres_url)} == {earlier}
+    else:
+        assert code == 0, err
+        assert window_ends == {(AT - timedelta(days=1)).timestamp()}
+        assert {r["evaluated_at"] for r in store_rows(postgres_url) if r["row_kind"] == "job"} == {earlier, AT}
