@@ -165,13 +165,31 @@ class JobSource:
         for key, value in row._mapping.items():
             if value is None or (isinstance(value, str) and _SQLITE_TIMESTAMP.match(value)):
                 continue
-            table, column = ("predictions", "predicted_at") if "predicted" in key else ("labels", "labeled_at")
-            raise SourceError(
-                f"job {self.job.name!r}: {getattr(self.job.tables, table)}.{getattr(self.job.columns, column)} "
-                f"holds {value!r}, but on SQLite evaljobs compares timestamps as UTC text "
-                f"'YYYY-MM-DD HH:MM:SS[.ffffff]'",
-                "store them in that form, or map a view that converts them with datetime(...)",
-            )
+            raise self._timestamp_form_error("predicted" in key, f"holds {value!r}")
+
+    def check_window_timestamps(self, window: Window) -> None:
+        """On engines that compare timestamps as text (SQLite), refuse a window any of whose rows
+        holds a timestamp in another form (an offset, a 'T'): :meth:`check_schema` sees only the
+        tables' extremes, and such a row in the middle of a table would land in the wrong window.
+        One query of two index-only range scans (``sql/sqlite/window_timestamp_forms.sql``)."""
+        if not self.spec.timestamps_as_text:
+            return
+        params = self.window_params(window) | {"arrived_from": self.bind_time(window.labels_as_of - window.length)}
+        [row] = self.query("window_timestamp_forms", params)
+        for prefix in ("predicted_at", "labeled_at"):
+            count = int(getattr(row, f"{prefix}_count") or 0)
+            if count:
+                example = getattr(row, f"{prefix}_example")
+                raise self._timestamp_form_error(
+                    prefix == "predicted_at", f"holds {count} value(s) in the window like {example!r}")
+
+    def _timestamp_form_error(self, predictions: bool, what: str) -> SourceError:
+        table, column = ("predictions", "predicted_at") if predictions else ("labels", "labeled_at")
+        return SourceError(
+            f"job {self.job.name!r}: {getattr(self.job.tables, table)}.{getattr(self.job.columns, column)} "
+            f"{what}, but on SQLite evaljobs compares timestamps as UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]'",
+            "store them in that form, or map a view that converts them with datetime(...)",
+        )
 
     def ensure_schema(self) -> None:
         """Check the schema once per source (see :meth:`check_schema`)."""

@@ -41,6 +41,7 @@ def evaluate_job(
     job = source.job
     started_at, started = wall_clock(), clock()
     source.ensure_schema()
+    source.check_window_timestamps(window)
     quality = TASKS[job.task].evaluate(source, window)
     versions, problems = quality.versions, list(quality.problems)
     for key, (count, example) in source.non_numeric_values(window).items():

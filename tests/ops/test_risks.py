@@ -10,9 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 from evaljobs import cli
+from evaljobs.db.engine import connect
+from evaljobs.db.source import JobSource
+from evaljobs.windows import plan_window
 
 from tests.conftest import samples
-from tests.db.test_pipeline_db import AT
+from tests.db.test_pipeline_db import AT, evaluate, make_job
 from tests.ops.test_run_store import store_rows
 from tests.test_cli import config_file, loaded_sqlite  # noqa: F401 - a fixture
 from tests.dbdata import Label, Prediction
@@ -87,3 +90,56 @@ def test_7_a_role_without_create_uses_existing_results_tables(capsys, tmp_path, 
         assert code == 0, err
         assert window_ends == {(AT - timedelta(days=1)).timestamp()}
         assert {r["evaluated_at"] for r in store_rows(postgres_url) if r["row_kind"] == "job"} == {earlier, AT}
+
+
+# ---- risk 5: SQLite timestamps, every row of a window --------------------------------------------
+@pytest.mark.parametrize("column, stored", [
+    ("predicted_at", "2026-01-08 12:00:00+02:00"),   # an offset
+    ("predicted_at", "2026-01-08T12:00:00"),         # a 'T'
+    ("predicted_at", "2026-01-08 12:00:00.1234567"),  # more than microseconds
+    ("labeled_at", "2026-01-09 06:00:00Z"),
+])
+def test_5_a_sqlite_timestamp_in_another_form_in_the_middle_of_a_table_is_refused(capsys, tmp_path, sqlite_url,
+                                                                                column, stored) -> None:
+    """The earliest and latest timestamps are well formed; one row in the middle is not."""
+    window = plan_window(AT, timedelta(days=1), timedelta(days=1))
+    # a day either side, so that neither the window's nor the table's extremes are the bad row
+    rows = [Prediction(f"p{i}", "v1", window.start + timedelta(hours=i), str(i % 2), 0.5) for i in range(-24, 48)]
+    labels = [Label(f"p{i}", str(i % 2), window.end + timedelta(hours=i / 2)) for i in range(-24, 48)]
+    load_url(sqlite_url, rows, labels)
+    engine = connect(sqlite_url)
+    with engine.begin() as conn:
+        if column == "predicted_at":
+            conn.execute(sa.text("UPDATE predictions SET predicted_at = :v WHERE prediction_id = 'p12'"), {"v": stored})
+        else:
+            conn.execute(sa.text("UPDATE labels SET labeled_at = :v WHERE prediction_id = 'p12'"), {"v": stored})
+        first, last = conn.execute(sa.text(f"SELECT MIN({column}), MAX({column}) FROM "
+                                           f"{'predictions' if column == 'predicted_at' else 'labels'}")).one()
+    engine.dispose()
+    assert stored not in (first, last)  # not at the extremes, which the schema check reads
+    config = config_file(tmp_path, sqlite_url)
+    code, out, err = run(capsys, "run", "j", "--config", str(config), "--at", AT.isoformat(),
+                         "--textfile", str(tmp_path / "m.prom"))
+    assert code == 1, err
+    [job_row] = store_rows(sqlite_url)
+    assert job_row["status"] == "failed" and job_row["claimed_by"] is None
+    assert not (tmp_path / "m.prom").exists()
+    table = "predictions" if column == "predicted_at" else "labels"
+    assert err.count("\n") == 1 and f"{table}.{column} holds 1 value(s) in the window like {stored!r}" in err, err
+    assert "UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]'" in err and "datetime(...)" in err
+    assert out == ""  # no result printed
+
+
+def test_5_well_formed_sqlite_timestamps_pass_the_row_check(sqlite_url) -> None:
+    """Whole seconds and 1-6 fractional digits, as SQLAlchemy and Python's str(datetime) write them."""
+    window = plan_window(AT, timedelta(days=1), timedelta(days=1))
+    rows = [Prediction(f"p{i}", "v1", window.start + timedelta(hours=i, microseconds=i * 1001), "1", 0.5)
+            for i in range(6)]
+    load_url(sqlite_url, rows, [Label("p0", "1", window.end)])
+    engine = connect(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE predictions SET predicted_at = '2026-01-08 05:00:00.5' WHERE prediction_id = 'p5'"))
+    engine.dispose()
+    source = JobSource(connect(sqlite_url), make_job())
+    source.check_window_timestamps(window)  # raises on a bad form
+    assert evaluate(sqlite_url, make_job()).versions[0].window_predictions == 6
