@@ -51,6 +51,36 @@ def _numeric_postgres(type_code: Any) -> bool | None:
     return None if type_code is None else type_code in _POSTGRES_NUMERIC_OIDS
 
 
+#: A driver's type name that means an instant: ``TIMESTAMP WITH TIME ZONE`` (DuckDB),
+#: ``TIMESTAMP_TYPE`` (PyHive); not ``DATE`` or ``TIME``.
+_TIMESTAMP_NAME = re.compile(r"^TIMESTAMP", re.IGNORECASE)
+#: PostgreSQL type OIDs of instants: timestamp, timestamptz.
+_POSTGRES_TIMESTAMP_OIDS = frozenset({1114, 1184})
+
+
+def _timestamp_by_name(type_code: Any) -> bool | None:
+    """A type code that names its type (DuckDB, PyHive): an instant when the name says so."""
+    return None if type_code is None else bool(_TIMESTAMP_NAME.match(str(type_code).strip()))
+
+
+def _timestamp_postgres(type_code: Any) -> bool | None:
+    return None if type_code is None else type_code in _POSTGRES_TIMESTAMP_OIDS
+
+
+def _type_name(type_code: Any) -> str:
+    return "unknown" if type_code is None else str(type_code)
+
+
+def _postgres_type_name(type_code: Any) -> str:
+    """The name of a PostgreSQL type OID (``timestamptz``, ``varchar``) from psycopg's built-ins."""
+    try:
+        from psycopg.postgres import types
+    except ImportError:  # another PostgreSQL driver: the OID is still a fact
+        return f"oid {type_code}"
+    info = types.get(type_code) if isinstance(type_code, int) else None
+    return info.name if info is not None else f"oid {type_code}"
+
+
 def _numeric_sqlite_declared(declared: str) -> bool:
     """SQLite's own affinity rules (section 3.1 of its datatype page), for a declared column type."""
     upper = declared.upper()
@@ -183,6 +213,17 @@ class Dialect:
     drift_settings: tuple[str, ...] = ()
     #: The column layout's type codes: True for a number, False for not, None for unknown.
     numeric_type_code: Callable[[Any], bool | None] = _numeric_by_name
+    #: The column layout's type codes: True for an instant (TIMESTAMP), False for not, None for
+    #: unknown; ``evaljobs doctor`` refuses time columns that are not instants.
+    timestamp_type_code: Callable[[Any], bool | None] = _timestamp_by_name
+    #: A type code as a person reads it (``timestamptz``, ``TIMESTAMP_TYPE``).
+    type_name: Callable[[Any], str] = _type_name
+    #: A window scan and the label join use indexes (row stores), so ``evaljobs doctor`` checks
+    #: them; column stores and Spark scan without them.
+    uses_indexes: bool = False
+    #: Server settings ``evaljobs doctor`` reports: name -> what it means for evaluations, in
+    #: the order of the rows of ``sql/<dialect>/server_settings.sql`` (name, value); empty: none.
+    server_settings: dict[str, str] = field(default_factory=dict)
     #: Text can sit in numeric columns (SQLite): numeric drift first counts such values.
     text_in_numeric_columns: bool = False
     #: SQL for ``{column}`` as a float, NULL where it holds no number (text such as 'n/a'),
@@ -251,6 +292,8 @@ DIALECTS: dict[str, Dialect] = {
         timestamps_as_text=True,
         on_connect=_sqlite_math,
         numeric_type_code=lambda _code: None,  # sqlite3 gives no types: the declared ones are read
+        timestamp_type_code=lambda _code: None,  # timestamps are UTC text, checked by their values
+        uses_indexes=True,
         text_in_numeric_columns=True,
         wait_args=_sqlite_waits,
         interrupt_slow_statements=True,
@@ -278,6 +321,11 @@ DIALECTS: dict[str, Dialect] = {
                         "THEN CAST(CAST({column} AS TEXT) AS DOUBLE PRECISION) END"),
         drift_settings=("SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'"),
         numeric_type_code=_numeric_postgres,
+        timestamp_type_code=_timestamp_postgres,
+        type_name=_postgres_type_name,
+        uses_indexes=True,
+        server_settings={"work_mem": "drift queries set 64MB for their own transaction (hash instead of sort), "
+                                     "the window join does not need more"},
         migration_lock="advisory",
         push_lock="advisory",
     ),
@@ -301,6 +349,10 @@ DIALECTS: dict[str, Dialect] = {
         class_text=("CASE WHEN typeof({column}) IN ('double', 'float') AND {column} = TRY_CAST({column} AS BIGINT) "
                     "THEN CAST(TRY_CAST({column} AS BIGINT) AS STRING) ELSE CAST({column} AS STRING) END"),
         connect_statements=("SET TIME ZONE 'UTC'",),
+        type_name=lambda code: _type_name(code).removesuffix("_TYPE"),  # PyHive: TIMESTAMP_TYPE
+        server_settings={"spark.sql.shuffle.partitions": "each evaluation is a few aggregations over one window: "
+                                                         "about 2-4 x the executor cores suits them (Spark's default, "
+                                                         "200, is tuned for bigger shuffles)"},
         results_store=False,
         values_inserts=True,
         add_columns_together=True,

@@ -34,6 +34,16 @@ _NUMBERS_CHECKED = ("score", "latency_seconds")
 _LABEL_COLUMNS = ("label_prediction_id", "label", "labeled_at")
 
 
+@dataclass(frozen=True)
+class ColumnType:
+    """One column of a table's layout: its name, the driver's type code (a PostgreSQL OID, a
+    type name on DuckDB and PyHive, None on SQLite) and SQLite's declared type (else None)."""
+
+    name: str
+    type_code: Any
+    declared: str | None = None
+
+
 class UnreadableTable(Exception):
     """A mapped table or view cannot be read (``reason``: the driver's one line)."""
 
@@ -212,10 +222,16 @@ class JobSource:
             ) from None
 
     def layout(self, table: str) -> dict[str, tuple[str, bool | None]]:
-        """``lower name -> (name, is numeric)`` of a table or view, from an empty SELECT and the
-        cursor's description (plus SQLite's declared types, as sqlite3 describes none): no
-        dialect reflection, which a driver may not implement. Raises :class:`UnreadableTable`
-        when the table cannot be read (it does not exist, say)."""
+        """``lower name -> (name, is numeric)`` of a table or view (see :meth:`column_types`).
+        Raises :class:`UnreadableTable` when the table cannot be read (it does not exist, say)."""
+        return {key: (column.name, is_numeric_column(self.dialect, column.type_code, column.declared))
+                for key, column in self.column_types(table).items()}
+
+    def column_types(self, table: str) -> dict[str, "ColumnType"]:
+        """``lower name -> ColumnType`` of a table or view, from an empty SELECT and the cursor's
+        description (plus SQLite's declared types, as sqlite3 describes none): no dialect
+        reflection, which a driver may not implement (DuckDB's reads a PostgreSQL catalog it
+        lacks). Raises :class:`UnreadableTable` when the table cannot be read."""
         quoted = self.quote(table)
         with connection(self.engine, f"job {self.job.name!r}: reading the layout of {table!r}") as conn:
             try:
@@ -232,10 +248,11 @@ class JobSource:
                 conn.rollback()
                 raise UnreadableTable(first_line(exc.orig, self.dialect)) from None
         # Drivers may qualify names ("p.x" on Spark); the column is the last part.
-        return {str(column[0]).rpartition(".")[2].lower(): (
-                    str(column[0]).rpartition(".")[2],
-                    is_numeric_column(self.dialect, column[1], declared.get(str(column[0]).lower())))
-                for column in description}
+        out = {}
+        for column in description:
+            name = str(column[0]).rpartition(".")[2]
+            out[name.lower()] = ColumnType(name, column[1], declared.get(str(column[0]).lower()))
+        return out
 
     def _missing(self, table: str, key: str, name: str, found: set[str]) -> SourceError:
         return SourceError(

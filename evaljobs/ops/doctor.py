@@ -4,8 +4,13 @@ Each finding is ``ok``, ``warn`` (runs, but slower or with a caveat) or ``error`
 and names its fix. Checked: the tables and columns the job maps, the timestamp columns' types,
 the indexes a window scan and the label join use (with the ``CREATE INDEX`` statements), whether
 labels are declared unique per prediction (and, when not, whether any prediction has several),
-PostgreSQL's ``work_mem``, how late labels arrive against ``label_delay`` (with a suggested one,
-see :mod:`evaljobs.quality.label_delay`), and that the Pushgateway answers.
+the server settings evaluations depend on, how late labels arrive against ``label_delay`` (with
+a suggested one, see :mod:`evaljobs.quality.label_delay`), where the results store can live,
+and that the Pushgateway answers.
+
+What differs per engine comes from its entry in :data:`evaljobs.db.dialects.DIALECTS` (which
+type codes are instants, whether indexes matter, which settings to show, whether it can hold
+the results store); a check that does not apply to an engine says so in its line.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from evaljobs.config import Config, Job
+from evaljobs.db import sqlfiles
 from evaljobs.db.engine import connect, connection
 from evaljobs.db.source import JobSource
 from evaljobs.errors import EvaljobsError
@@ -55,14 +61,14 @@ def diagnose(config: Config, job: Job) -> list[Finding]:
         return [Finding("error", subject, message or exc.message, exc.hint)] + _pushgateway(config)
     findings.append(Finding("ok", "tables", f"{job.tables.predictions!r} and {job.tables.labels!r} have every "
                                             "mapped column"))
+    findings += _types(source)
     with connection(engine, f"job {job.name!r}: doctor") as conn:
-        inspector = sa.inspect(conn)
-        findings += _types(inspector, source)
-        findings += _indexes(inspector, source)
+        findings += _indexes(conn, source)
         findings += _labels(conn, source)
         findings += _settings(conn, source)
     if not any(f.level == "error" for f in findings):  # e.g. text timestamps: no delay to measure
         findings += _label_delay(source)
+    findings += _results_store(config, source)
     engine.dispose()
     return findings + _pushgateway(config)
 
@@ -72,35 +78,36 @@ def _split(table: str) -> tuple[str | None, str]:
     return schema or None, name
 
 
-def _columns(inspector: sa.Inspector, table: str) -> dict[str, sa.types.TypeEngine] | None:
-    schema, name = _split(table)
-    try:
-        return {c["name"].lower(): c["type"] for c in inspector.get_columns(name, schema=schema)}
-    except Exception:  # noqa: BLE001 - an engine whose inspector cannot list columns: nothing to say
-        return None
-
-
-def _types(inspector: sa.Inspector, source: JobSource) -> list[Finding]:
-    job, out = source.job, []
+def _types(source: JobSource) -> list[Finding]:
+    """The time columns' types, from the column layout (an empty SELECT: no reflection)."""
+    job, spec, out = source.job, source.spec, []
     for table, key in ((job.tables.predictions, "predicted_at"), (job.tables.labels, "labeled_at")):
-        columns = _columns(inspector, table)
         column = getattr(job.columns, key)
-        found = (columns or {}).get(column.lower())
-        if found is None or isinstance(found, sa.types.NullType):
+        found = source.column_types(table).get(column.lower())
+        if found is None:
             continue
-        if isinstance(found, (sa.DateTime, sa.TIMESTAMP)) or source.spec.timestamps_as_text:
-            out.append(Finding("ok", f"{table}.{column}", f"type {found}"))
+        subject = f"{table}.{column}"
+        if spec.timestamps_as_text:  # SQLite: check_schema has read the values already
+            out.append(Finding("ok", subject, f"declared {found.declared or 'without a type'}; its values are "
+                                              "UTC text 'YYYY-MM-DD HH:MM:SS'"))
+            continue
+        name, instant = spec.type_name(found.type_code), spec.timestamp_type_code(found.type_code)
+        if instant:
+            out.append(Finding("ok", subject, f"type {name}"))
+        elif instant is None:
+            out.append(Finding("ok", subject, f"the {source.dialect} driver does not say its type; not checked"))
         else:
-            out.append(Finding("error", f"{table}.{column}", f"type {found} is not a timestamp, so windows "
-                               "cannot be compared with it", "store a TIMESTAMP WITH TIME ZONE, or map a view "
-                               "that converts it"))
+            out.append(Finding("error", subject, f"type {name} is not a timestamp, so windows cannot be "
+                                                 "compared with it", "store a TIMESTAMP (WITH TIME ZONE where "
+                                                 "the engine has it), or map a view that converts it"))
     return out
 
 
-def _indexes(inspector: sa.Inspector, source: JobSource) -> list[Finding]:
+def _indexes(conn: sa.Connection, source: JobSource) -> list[Finding]:
     job, out = source.job, []
-    if not source.spec.timestamps_as_text and source.dialect != "postgresql":
-        return [Finding("ok", "indexes", f"not checked on {source.dialect} (it scans without them)")]
+    if not source.spec.uses_indexes:
+        return [Finding("ok", "indexes", f"not applicable on {source.dialect} (it scans without them)")]
+    inspector = sa.inspect(conn)
     for table_key, keys, index_name in NEEDED_INDEXES:
         table = getattr(job.tables, table_key)
         columns = [getattr(job.columns, key) for key in keys]
@@ -135,9 +142,7 @@ def _labels(conn: sa.Connection, source: JobSource) -> list[Finding]:
         return [Finding("ok", job.tables.labels, "one label per prediction is declared (a unique key on "
                                                  f"{job.columns.label_prediction_id}): no latest-label ranking")]
     ids = source.identifiers()
-    several = conn.execute(sa.text(
-        f"SELECT COUNT(*) FROM (SELECT l.{ids['label_prediction_id']} FROM {ids['labels']} l "
-        f"GROUP BY l.{ids['label_prediction_id']} HAVING COUNT(*) > 1) several")).scalar_one()
+    several = conn.execute(sa.text(sqlfiles.render("labels_with_several", ids, dialect=source.dialect))).scalar_one()
     if several:
         return [Finding("ok", job.tables.labels, f"{several} prediction id(s) have several labels: each "
                         "evaluation ranks them (the latest wins), a sort of the window")]
@@ -148,11 +153,25 @@ def _labels(conn: sa.Connection, source: JobSource) -> list[Finding]:
 
 
 def _settings(conn: sa.Connection, source: JobSource) -> list[Finding]:
-    if source.dialect != "postgresql":
-        return []
-    work_mem = conn.execute(sa.text("SHOW work_mem")).scalar_one()
-    return [Finding("ok", "work_mem", f"{work_mem} on the server; drift queries set 64MB for their own "
-                                      "transaction (hash instead of sort), the window join does not need more")]
+    """The server settings the dialect entry names, read by ``sql/<dialect>/server_settings.sql``."""
+    meaning = source.spec.server_settings
+    if not meaning:
+        return [Finding("ok", "settings", f"none that evaluations depend on, on {source.dialect}")]
+    rows = conn.execute(sa.text(sqlfiles.render("server_settings", {}, dialect=source.dialect))).all()
+    return [Finding("ok", str(name), f"{value} on the server; {meaning[str(name)]}")
+            for name, value in rows if str(name) in meaning]
+
+
+def _results_store(config: Config, source: JobSource) -> list[Finding]:
+    """Whether the results store can live where the config puts it (Spark's tables cannot hold it)."""
+    if config.results.database not in (None, config.database):
+        return [Finding("ok", "results", "the results store is its own database (results.database)")]
+    if source.spec.results_store:
+        return [Finding("ok", "results", f"the results store lives in the job's {source.dialect} database")]
+    return [Finding("error", "results", f"the results store cannot live in {source.dialect} ({source.spec.notes}); "
+                                        "evaljobs run refuses, --dry-run works",
+                    "set results.database to a small PostgreSQL or SQLite database, e.g. "
+                    "sqlite:///evaljobs-results.db")]
 
 
 def _label_delay(source: JobSource) -> list[Finding]:

@@ -67,6 +67,19 @@ def test_type_codes_of_the_column_layout(dialect: str, code: object, numeric: bo
     assert is_numeric_column(dialect, code) is numeric
 
 
+@pytest.mark.parametrize(("dialect", "code", "instant", "name"), [
+    ("duckdb", "TIMESTAMP WITH TIME ZONE", True, "TIMESTAMP WITH TIME ZONE"), ("duckdb", "TIMESTAMP", True, "TIMESTAMP"),
+    ("duckdb", "DATE", False, "DATE"), ("duckdb", "VARCHAR", False, "VARCHAR"),
+    ("hive", "TIMESTAMP_TYPE", True, "TIMESTAMP"), ("hive", "STRING_TYPE", False, "STRING"), ("hive", "DATE_TYPE", False, "DATE"),
+    ("postgresql", 1184, True, "timestamptz"), ("postgresql", 1114, True, "timestamp"),
+    ("postgresql", 1082, False, "date"), ("postgresql", 1043, False, "varchar"),
+    ("sqlite", None, None, "unknown"),
+])
+def test_time_type_codes_for_the_doctor(dialect: str, code: object, instant: bool | None, name: str) -> None:
+    spec = dialect_of(dialect)
+    assert spec.timestamp_type_code(code) is instant and spec.type_name(code) == name
+
+
 @pytest.mark.parametrize(("declared", "numeric"), [
     ("DOUBLE PRECISION", True), ("INTEGER", True), ("NUMERIC(10, 2)", True), ("REAL", True),
     ("VARCHAR(20)", False), ("TEXT", False), ("", False), ("TIMESTAMP WITH TIME ZONE", False), ("BOOLEAN", False),

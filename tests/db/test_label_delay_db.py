@@ -18,10 +18,8 @@ from evaljobs.quality.label_delay import DELAY_BUCKETS, MULTIPLES, lookback, sug
 from evaljobs.windows import plan_window
 
 from tests.db.test_pipeline_db import AT, make_job
+from tests.conftest import examples
 from tests.dbdata import Label, Prediction, for_each_data_set, load
-from tests.conftest import ENGINES
-
-NOT_YET_ON_SPARK = [engine for engine in ENGINES if engine != "spark"]
 
 LABEL_DELAY = timedelta(hours=6)
 
@@ -69,8 +67,6 @@ def expected_delays(job, predictions, labels) -> dict:
     return out
 
 
-# Not yet run on Spark: this feature landed after the engine matrix did (see the README's matrix).
-@pytest.mark.parametrize("engine_url", NOT_YET_ON_SPARK, indirect=True)
 def test_random_delays_equal_a_plain_computation(engine_url: str) -> None:
     job = delay_job()
 
@@ -99,7 +95,7 @@ def test_random_delays_equal_a_plain_computation(engine_url: str) -> None:
             assert suggestion.within_suggested == sum(1 for d in delays if d <= quantile + 1e-6)
             assert suggestion.within_suggested >= 0.9 * len(delays)
 
-    for_each_data_set(engine_url, job, AT, delay_sets(), check)
+    for_each_data_set(engine_url, job, AT, delay_sets(), check, examples=examples(engine_url, 25, on_spark=3))
 
 
 def known_delays(url: str, job, at=AT) -> None:
@@ -119,12 +115,12 @@ def known_delays(url: str, job, at=AT) -> None:
     engine.dispose()
 
 
-def test_suggestion_is_the_exact_quantile(db_url: str) -> None:
+def test_suggestion_is_the_exact_quantile(engine_url: str) -> None:
     # label_delay 1d: the look-back is 4 days before the window's end, so every label (after
     # 1..100 hours) has arrived by AT; 90% of them arrive within 90 hours.
     job = make_job("multiclass", window="6h", label_delay="1d")
-    known_delays(db_url, job)
-    engine = connect(db_url, create=True)
+    known_delays(engine_url, job)
+    engine = connect(engine_url, create=True)
     try:
         [suggestion] = suggest_label_delays(JobSource(engine, job), plan_window(AT, job.window, job.label_delay))
     finally:
@@ -135,11 +131,11 @@ def test_suggestion_is_the_exact_quantile(db_url: str) -> None:
     assert suggestion.share(suggestion.within_configured, of_labeled=True) == 0.24
 
 
-def test_explain_prints_the_suggestion(db_url: str, tmp_path, capsys) -> None:
+def test_explain_prints_the_suggestion(engine_url: str, tmp_path, capsys) -> None:
     job = make_job("multiclass", window="6h", label_delay="1d")
-    known_delays(db_url, job)
+    known_delays(engine_url, job)
     config = tmp_path / "s.yaml"
-    config.write_text(f"database: '{db_url}'\njobs:\n  - {{name: j, model: m, task: multiclass, window: 6h, "
+    config.write_text(f"database: '{engine_url}'\njobs:\n  - {{name: j, model: m, task: multiclass, window: 6h, "
                       "label_delay: 1d, schedule: '0 */6 * * *'}\n")
     assert cli.main(["run", "j", "--config", str(config), "--at", AT.isoformat(), "--dry-run", "--explain"]) == 0
     out = capsys.readouterr().out
@@ -163,16 +159,16 @@ def test_exposition_of_a_label_delay() -> None:
     assert names == {"model_label_delay_seconds_bucket", "model_label_delay_seconds_count", "model_label_delay_seconds_sum"}
 
 
-def test_doctor_suggests_a_label_delay(db_url: str, tmp_path: Path, capsys) -> None:
+def test_doctor_suggests_a_label_delay(engine_url: str, tmp_path: Path, capsys) -> None:
     from datetime import datetime, timezone
 
     from evaljobs.windows import latest_fire_time
 
     job = make_job("multiclass", window="6h", label_delay="1d", schedule="0 */6 * * *")
     fire = latest_fire_time(job.schedule, datetime.now(timezone.utc).replace(microsecond=0))
-    known_delays(db_url, job, fire)
+    known_delays(engine_url, job, fire)
     config = tmp_path / "s.yaml"
-    config.write_text(f"database: '{db_url}'\njobs:\n  - {{name: j, model: m, task: multiclass, window: 6h, "
+    config.write_text(f"database: '{engine_url}'\njobs:\n  - {{name: j, model: m, task: multiclass, window: 6h, "
                       "label_delay: 1d, schedule: '0 */6 * * *'}\n")
     cli.main(["doctor", "j", "--config", str(config)])
     [line] = [line for line in capsys.readouterr().out.splitlines() if "label_delay (v1)" in line]

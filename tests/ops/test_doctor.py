@@ -1,17 +1,24 @@
 """`evaljobs doctor JOB`: one line per finding with its fix, and exit 1 when a run is blocked.
-Real PostgreSQL and SQLite, a real Pushgateway; the printed CREATE INDEX statements are run."""
+Real PostgreSQL and SQLite, a real Pushgateway; the printed CREATE INDEX statements are run;
+every engine of the matrix (DuckDB and Spark too) for what the dialect layer decides."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from evaljobs import cli
+from evaljobs.db.dialects import dialect_of
 from evaljobs.db.engine import connect
+from evaljobs.windows import latest_fire_time
+
+from tests.dbdata import Label, Prediction, load
 
 pytestmark = pytest.mark.service
 
@@ -79,6 +86,53 @@ def test_a_text_timestamp_on_postgresql_is_an_error(postgres_url, tmp_path) -> N
                           TABLES[1]])
     code, lines = doctor(tmp_path, postgres_url, None)
     assert code == 1
-    assert any(line.startswith("error predictions.predicted_at: type VARCHAR(40) is not a timestamp")
+    assert any(line.startswith("error predictions.predicted_at: type varchar is not a timestamp")
                for line in lines), lines
     assert lines[-1].startswith("warn  pushgateway: none configured")
+
+
+#: What the dialect layer makes of each engine: the time columns' type as the driver names it,
+#: whether the indexes are checked, which server setting is shown, whether the store may live there.
+ON_ENGINE = {
+    "sqlite": ("declared TIMESTAMP WITH TIME ZONE; its values are UTC text", "ok    predictions: index on",
+               "ok    settings: none that evaluations depend on, on sqlite", "ok    results:"),
+    "postgresql": ("type timestamptz", "ok    predictions: index on",
+                   "ok    work_mem: ", "ok    results:"),
+    "duckdb": ("type TIMESTAMP WITH TIME ZONE", "ok    indexes: not applicable on duckdb",
+               "ok    settings: none that evaluations depend on, on duckdb", "ok    results:"),
+    "hive": ("type TIMESTAMP", "ok    indexes: not applicable on hive",
+             "ok    spark.sql.shuffle.partitions: 4 on the server", "error results: the results store cannot live in hive"),
+}
+
+
+def test_doctor_on_every_engine(engine_url, tmp_path, capsys) -> None:
+    engine = connect(engine_url, create=True)
+    name, spec = engine.dialect.name, dialect_of(engine.dialect.name)
+    # One prediction three hours before the latest hourly window's end, labelled ten minutes later.
+    at = latest_fire_time("0 * * * *", datetime.now(timezone.utc).replace(microsecond=0)) - timedelta(hours=3)
+    load(engine, [Prediction("a", "v1", at, "1")], [Label("a", "1", at + timedelta(minutes=10))])
+    with engine.begin() as conn:
+        # The same table with its time column as text: a run could not compare windows with it.
+        conn.execute(sa.text(f"CREATE VIEW text_times AS SELECT prediction_id, model_name, model_version, "
+                             f"CAST(predicted_at AS {spec.text_type}) AS predicted_at, predicted_label FROM predictions"))
+    engine.dispose()
+    config = tmp_path / "doctor.yaml"
+    config.write_text(f"database: '{engine_url}'\njobs:\n"
+                      "  - {name: j, model: m, task: multiclass, window: 1d, label_delay: 1h, schedule: '0 * * * *'}\n"
+                      "  - {name: t, model: m, task: multiclass, window: 1d, schedule: '0 * * * *', "
+                      "tables: {predictions: text_times}}\n")
+    code = cli.main(["doctor", "j", "--config", str(config)])
+    lines = capsys.readouterr().out.splitlines()
+    types, indexes, settings, results = ON_ENGINE[name]
+    assert lines[1].startswith(f"ok    predictions.predicted_at: {types}"), lines
+    assert lines[2].startswith(f"ok    labels.labeled_at: {types}"), lines
+    for wanted in (indexes, settings, results, "ok    label_delay (v1): 1h catches 100.0% of the 1 labels"):
+        assert any(line.startswith(wanted) for line in lines), (wanted, lines)
+    assert code == (1 if name == "hive" else 0), lines
+    assert cli.main(["doctor", "t", "--config", str(config)]) == (1 if name in ("hive", "postgresql", "duckdb") else 0)
+    lines = capsys.readouterr().out.splitlines()
+    if name == "sqlite":  # text is how SQLite stores instants: its values are checked instead
+        assert lines[1].startswith("ok    text_times.predicted_at: declared"), lines
+    else:
+        assert lines[1].startswith("error text_times.predicted_at: type "), lines
+        assert "is not a timestamp" in lines[1] and "fix: store a TIMESTAMP" in lines[1], lines
