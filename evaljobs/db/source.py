@@ -288,6 +288,9 @@ class JobSource:
             if self.labels_unique:
                 ids["latest_label_rank"] = sqlfiles.render("fragments/latest_label_unique", ids,
                                                            dialect=self.dialect)
+                # The first label is the only one: the label-delay rows need no GROUP BY either.
+                ids["label_delay_rows"] = sqlfiles.render("fragments/label_delay_rows_unique", ids,
+                                                          dialect=self.dialect)
             for key in _OPTIONAL_PREDICTION_COLUMNS:
                 column = f"p.{self.quote(getattr(cols, key))}" if key in self.available_optional else None
                 if column is None:
@@ -314,6 +317,8 @@ class JobSource:
         """Run ``sql/<name>.sql`` (extra generated ``slots`` filled in) and return its small result."""
         statement = sa.text(sqlfiles.render(name, self.identifiers(), slots, self.dialect))
         with connection(self.engine, f"job {self.job.name!r}: query {name}") as conn:
+            for setting in self.spec.query_settings:  # for this transaction only (see dialects.py)
+                conn.execute(sa.text(setting))
             return list(conn.execute(statement, params))
 
     # ---- the aggregates -----------------------------------------------------------------

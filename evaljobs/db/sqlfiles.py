@@ -57,6 +57,7 @@ INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
     "label_delay_rows": ("fragments/label_delay_rows", {}),
     "labeled_epoch": ("fragments/epoch_seconds", {"moment": "labeled_at"}),
     "predicted_epoch": ("fragments/epoch_seconds", {"moment": "predicted_at"}),
+    "delay_seconds": ("fragments/delay_seconds", {}),
 }
 
 

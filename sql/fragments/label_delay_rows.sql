@@ -7,7 +7,7 @@ label_delay_rows AS (
     SELECT
         model_version,
         predicted_at,
-        {labeled_epoch} - {predicted_epoch} AS delay_seconds
+        {delay_seconds} AS delay_seconds
     FROM (
         SELECT
             CAST(p.{model_version} AS {text_type}) AS model_version,

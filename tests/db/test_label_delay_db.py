@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from hypothesis import strategies as st
 
 from evaljobs import cli, exposition
@@ -96,6 +97,53 @@ def test_random_delays_equal_a_plain_computation(engine_url: str) -> None:
             assert suggestion.within_suggested >= 0.9 * len(delays)
 
     for_each_data_set(engine_url, job, AT, delay_sets(), check, examples=examples(engine_url, 25, on_spark=3))
+
+
+@pytest.mark.parametrize("engine_url", NOT_YET_ON_SPARK, indirect=True)
+def test_declared_unique_labels_give_the_same_delays_without_grouping(engine_url: str) -> None:
+    """With one declared label row per prediction id the label-delay rows are a plain join
+    (sql/fragments/label_delay_rows_unique.sql, no GROUP BY of every prediction); the numbers
+    stay those of the plain computation."""
+    from hypothesis import HealthCheck, given, settings
+
+    from evaljobs.db import sqlfiles
+    from evaljobs.ops.runner import evaluate_job
+    from tests.dbdata import reset
+
+    job = delay_job()
+    engine = connect(engine_url, create=True)
+    window = plan_window(AT, job.window, job.label_delay)
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(delay_sets())
+    def check(data) -> None:
+        predictions, labels = data
+        one_each = list({label.prediction_id: label for label in labels}.values())
+        reset(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE UNIQUE INDEX labels_one_per_prediction ON labels (prediction_id)"))
+        load(engine, predictions, one_each, fresh=False)
+        source = JobSource(engine, job)
+        source.check_schema()
+        assert source.labels_unique
+        assert "GROUP BY" not in sqlfiles.render("fragments/label_delay_rows_unique", source.identifiers(),
+                                                 dialect=source.dialect)
+        assert source.identifiers()["label_delay_rows"].strip().startswith("label_delay_rows AS")
+        want = expected_delays(job, predictions, one_each)
+        result = evaluate_job(source, window)
+        for version in result.versions:
+            delay, exp = version.label_delay, want[version.model_version]
+            assert delay.predictions == exp["predictions"]
+            assert delay.histogram.count == len(exp["delays"])
+            assert list(delay.histogram.cumulative_counts) == [sum(1 for d in exp["delays"] if d <= b + 1e-6)
+                                                              for b in DELAY_BUCKETS]
+            assert delay.histogram.sum == pytest.approx(sum(exp["delays"]), abs=1e-3 * max(1, len(exp["delays"])))
+            assert list(delay.within) == exp["within"]
+
+    try:
+        check()
+    finally:
+        engine.dispose()
 
 
 def known_delays(url: str, job, at=AT) -> None:
