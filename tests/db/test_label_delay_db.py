@@ -20,6 +20,7 @@ from evaljobs.windows import plan_window
 
 from tests.db.test_pipeline_db import AT, make_job
 from tests.conftest import examples
+from tests.conftest import ENGINES
 from tests.dbdata import Label, Prediction, for_each_data_set, load
 
 LABEL_DELAY = timedelta(hours=6)
@@ -99,7 +100,8 @@ def test_random_delays_equal_a_plain_computation(engine_url: str) -> None:
     for_each_data_set(engine_url, job, AT, delay_sets(), check, examples=examples(engine_url, 25, on_spark=3))
 
 
-@pytest.mark.parametrize("engine_url", NOT_YET_ON_SPARK, indirect=True)
+# Spark has no unique keys to declare (it always groups, as the tests above check there).
+@pytest.mark.parametrize("engine_url", [engine for engine in ENGINES if engine != "spark"], indirect=True)
 def test_declared_unique_labels_give_the_same_delays_without_grouping(engine_url: str) -> None:
     """With one declared label row per prediction id the label-delay rows are a plain join
     (sql/fragments/label_delay_rows_unique.sql, no GROUP BY of every prediction); the numbers
