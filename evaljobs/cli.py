@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(run)
     run.add_argument("--at", type=_timestamp, help="evaluation time, ISO 8601 (default: now)")
     run.add_argument("--dry-run", action="store_true", help="print the results, push nothing")
+    run.add_argument("--refresh-summaries", action="store_true",
+                     help="forget the job's stored window parts first: recompute the whole window (README, "
+                          "Incremental windows)")
     run.add_argument("--output", choices=("table", "json"), default="table", help="stdout format")
     run.add_argument("--explain", action="store_true",
                      help="also print each job's window and how late its labels arrive, with a suggested label_delay")
@@ -201,7 +204,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.explain and args.output == "json":
         raise ConfigError("--explain prints a table", "leave out --output json (the JSON has each version's label_delay)")
-    report = run_once(config, jobs, args.at, sink=sink, dry_run=args.dry_run, now=now_utc(), before_push=show)
+    report = run_once(config, jobs, args.at, sink=sink, dry_run=args.dry_run, now=now_utc(), before_push=show,
+                      refresh_summaries=args.refresh_summaries)
     if args.explain:
         _explain(config, report.results, args.explain_coverage)
     for note in report.notes:

@@ -285,6 +285,28 @@ class Estimate(_Strict):
         return self
 
 
+# ---- incremental windows (issue 9) ------------------------------------------------------------
+class Incremental(_Strict):
+    """A job's ``incremental:`` section: how a run with a results store reuses earlier work.
+
+    The window is cut into parts of ``part`` (default: the schedule's interval), aligned to the
+    window's end; each part's aggregates are stored in the results store and reused while its
+    predictions and labels are unchanged (README, "Incremental windows"). ``incremental: false``
+    recomputes the whole window at every run.
+    """
+
+    enabled: bool = True
+    part: Duration | None = None
+
+    @field_validator("part")
+    @classmethod
+    def _part_whole_seconds(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and (value <= timedelta(0) or value.microseconds or value < timedelta(minutes=1)):
+            raise ValueError("part must be whole seconds and at least 1m (e.g. 1h), or left out to use the "
+                             "schedule's interval")
+        return value
+
+
 # ---- operations: results store, scheduler, CI gate (issue 4) ----------------------------------
 class CatchUp(_Strict):
     """How many missed windows a scheduler evaluates after downtime: a count, an age, or both.
@@ -411,6 +433,13 @@ class Job(_Strict):
     estimate: Estimate | None = None
     catch_up: CatchUp | None = None
     gate: Gate | None = None
+    incremental: Incremental = Field(default_factory=Incremental)
+
+    @field_validator("incremental", mode="before")
+    @classmethod
+    def _incremental_switch(cls, value: Any) -> Any:
+        # `incremental: false` (or true) is the short form of {enabled: ...}.
+        return {"enabled": value} if isinstance(value, bool) else value
 
     @field_validator("name")
     @classmethod

@@ -58,6 +58,8 @@ INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
     "labeled_epoch": ("fragments/epoch_seconds", {"moment": "labeled_at"}),
     "predicted_epoch": ("fragments/epoch_seconds", {"moment": "predicted_at"}),
     "delay_seconds": ("fragments/delay_seconds", {}),
+    # The incremental part (0, 1, ...) of a predicted_at column (evaljobs/ops/incremental.py).
+    "part_number": ("fragments/part_number", {}),
 }
 
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
@@ -23,8 +24,12 @@ from evaljobs.quality.latency import latency_histograms
 from evaljobs.quality.label_delay import label_delays
 from evaljobs.quality.segments import evaluate_segments
 from evaljobs.quality.tasks import TASKS
+from evaljobs.ops import incremental
 from evaljobs.records import JobResult, Problem, VersionResult
 from evaljobs.windows import Window, plan_window, schedule_interval
+
+if TYPE_CHECKING:
+    from evaljobs.ops.store import ResultsStore
 
 
 def evaluate_job(
@@ -32,17 +37,24 @@ def evaluate_job(
     window: Window,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    summaries: "ResultsStore | None" = None,
 ) -> JobResult:
     """Evaluate every version of the job's model that has predictions in ``window``.
 
     This is the one code path that ``run``, ``schedule``, ``backfill`` and ``gate`` share:
     the job's task gives the versions' quality records, then latency and drift are added.
+    With ``summaries`` (a results store; not for dry runs), a classification job's core
+    metrics and latency come from stored parts of the window (:mod:`evaljobs.ops.incremental`),
+    with the same numbers as the full evaluation.
     """
     job = source.job
     started_at, started = wall_clock(), clock()
     source.ensure_schema()
     source.check_window_timestamps(window)
-    quality = TASKS[job.task].evaluate(source, window)
+    parts = None
+    if summaries is not None and incremental.applies(source):
+        parts = incremental.evaluate_incremental(source, window, summaries, now=started_at)
+    quality = parts.quality if parts else TASKS[job.task].evaluate(source, window)
     versions, problems = quality.versions, list(quality.problems)
     for key, (count, example) in source.non_numeric_values(window).items():
         column = getattr(job.columns, key)
@@ -50,7 +62,8 @@ def evaluate_job(
             f"column {column!r} holds {count} {key} value(s) that are not numbers (e.g. {example!r}) in the "
             f"window; they were left out as if missing")))
     if "latency_seconds" in source.available_optional and versions:
-        latency, latency_problems = latency_histograms(source, window)
+        latency, latency_problems = ((parts.latency, parts.latency_problems) if parts
+                                     else latency_histograms(source, window))
         versions = [replace(v, latency=latency.get(v.model_version)) for v in versions]
         problems.extend(latency_problems)
     if versions:

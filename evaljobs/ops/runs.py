@@ -101,7 +101,7 @@ class JobRuns:
             self._active[threading.get_ident()] = claimed
         try:
             try:
-                result = evaluate_job(self.runner.source(job), window)
+                result = evaluate_job(self.runner.source(job), window, summaries=self.store)
                 finished_at = self.clock()
                 self.store.finish(claimed, result, success_timestamp=(success_at or finished_at).timestamp(),
                                   finished_at=finished_at,
@@ -247,13 +247,15 @@ def run_once(
     dry_run: bool = False,
     now: datetime | None = None,
     before_push: Callable[[list[JobResult]], None] = lambda results: None,
+    refresh_summaries: bool = False,
 ) -> RunReport:
     """Evaluate one window of each job (at ``at``, else at its latest fire time) and push the results.
 
     A dry run changes nothing anywhere; every other run is claimed and stored in the results
     store, and what is pending (this run's results and any an earlier run could not push) is
     pushed to ``sink``. ``before_push`` sees the results first, so that they are on record
-    even if the push then fails. A failing job is reported and the others go on, except when
+    even if the push then fails. ``refresh_summaries`` forgets each job's stored window parts
+    first (a full recomputation that stores them anew). A failing job is reported and the others go on, except when
     there is only one job or the failure is a configuration error: then it is raised.
     """
     now = now or utc_now().replace(microsecond=0)
@@ -270,6 +272,8 @@ def run_once(
                 if runs is None:
                     report.results.append(_logged(runner.evaluate(job, job_at(job, at, now))))
                     continue
+                if refresh_summaries:
+                    runs.store.clear_summaries(job.name)
                 if sink is not None:
                     # What earlier runs could not push goes first; a failure is reported after this run's push.
                     push_or_log(runs, job, level=logging.DEBUG)

@@ -52,6 +52,7 @@ from evaljobs.db.engine import connection
 from evaljobs.windows import Window, as_utc, iso
 
 RESULTS_TABLE = "evaljobs_results"
+SUMMARIES_TABLE = "evaljobs_summaries"
 SCHEMA_VERSION_TABLE = "evaljobs_schema_version"
 DONE_STATUSES = ("ok", "partial", "empty")
 
@@ -91,6 +92,16 @@ class Holder:
         if self.claimed_by:
             return f"being evaluated by {self.claimed_by} since {_iso(self.claimed_at)}"
         return f"already evaluated ({self.status}) at {_iso(self.finished_at)}"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One stored summary (sql/migrations/003_summaries.sql): what it was computed from and its payload."""
+
+    key: str
+    fingerprint: str
+    as_of: str
+    payload: str
 
 
 @dataclass
@@ -184,6 +195,7 @@ class ResultsStore:
             "results_by_time": quote(f"{RESULTS_TABLE}_by_time"),
             "results_by_push": quote(f"{RESULTS_TABLE}_by_push"),
             "results_by_window": quote(f"{RESULTS_TABLE}_by_window"),
+            "summaries": quote(SUMMARIES_TABLE),
         }
 
     def _statement(self, name: str) -> sa.TextClause:
@@ -471,6 +483,36 @@ class ResultsStore:
                         fcntl.flock(handle, fcntl.LOCK_UN)
             else:
                 yield
+
+    # ---- stored summaries (issue 9) -------------------------------------------------------------
+    def summaries(self, job: str, kind: str) -> dict[str, Summary]:
+        """The job's stored summaries of ``kind``, by key."""
+        with self._transaction("reading stored summaries") as conn:
+            rows = conn.execute(self._statement("summaries_read"), {"job": job, "kind": kind})
+            return {row.summary_key: Summary(row.summary_key, row.fingerprint, row.as_of, row.payload)
+                    for row in rows}
+
+    def save_summaries(self, job: str, kind: str, written: Sequence[Summary], touched: Sequence[str], as_of: str,
+                       now: datetime, stale_before: datetime) -> None:
+        """In one transaction: replace the ``written`` summaries, move the ``touched`` keys' as_of
+        to ``as_of`` (found unchanged since), and drop the kind's summaries unused since ``stale_before``."""
+        stamp = iso(now)
+        with self._transaction("writing stored summaries") as conn:
+            base = {"job": job, "kind": kind}
+            if written:
+                conn.execute(self._statement("summary_delete"), [base | {"summary_key": s.key} for s in written])
+                conn.execute(self._statement("summary_insert"), [
+                    base | {"summary_key": s.key, "fingerprint": s.fingerprint, "as_of": s.as_of,
+                            "payload": s.payload, "updated_at": stamp} for s in written])
+            if touched:
+                conn.execute(self._statement("summary_touch"), [
+                    base | {"summary_key": key, "as_of": as_of, "updated_at": stamp} for key in touched])
+            conn.execute(self._statement("summaries_prune"), base | {"stale_before": iso(stale_before)})
+
+    def clear_summaries(self, job: str) -> None:
+        """Forget every stored summary of ``job``: its next run recomputes everything."""
+        with self._transaction("clearing stored summaries") as conn:
+            conn.execute(self._statement("summaries_clear"), {"job": job})
 
     # ---- reading ------------------------------------------------------------------------------
     def rows(self, job: str | None = None) -> list[dict[str, Any]]:

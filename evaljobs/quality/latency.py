@@ -42,24 +42,37 @@ def latency_histograms(source: JobSource, window: Window) -> tuple[dict[str, Lat
     histograms: dict[str, LatencyHistogram] = {}
     problems: list[Problem] = []
     for row in rows:
-        low, high = optional_float(row.min_latency), optional_float(row.max_latency)
-        if low is not None and (low < 0 or not math.isfinite(low) or not math.isfinite(high)):
-            problems.append(Problem(
-                f"job {job.name!r} version {row.model_version!r}",
-                f"latency_seconds ranges from {low:g} to {high:g}: negative or non-finite latencies make "
-                "the histogram meaningless, so model_inference_latency_seconds was not published; "
-                "fix the rows or set columns.latency_seconds: null",
-            ))
-            continue
         mapping = row._mapping
-        histograms[row.model_version] = LatencyHistogram(
-            bounds=bounds,
-            cumulative_counts=tuple(int(mapping[f"le_{i}"]) for i in range(len(bounds))),
-            count=int(row.observed),
-            sum_seconds=float(row.latency_sum or 0.0),
-            missing=int(row.predictions) - int(row.observed),
-        )
+        histogram, problem = latency_record(
+            job.name, row.model_version, bounds, int(row.predictions), int(row.observed),
+            optional_float(row.latency_sum), optional_float(row.min_latency), optional_float(row.max_latency),
+            tuple(int(mapping[f"le_{i}"]) for i in range(len(bounds))))
+        if problem:
+            problems.append(problem)
+        else:
+            histograms[row.model_version] = histogram
     return histograms, problems
+
+
+def latency_record(job: str, version: str, bounds: tuple[float, ...], predictions: int, observed: int,
+                   latency_sum: float | None, low: float | None, high: float | None,
+                   cumulative_counts: tuple[int, ...]) -> tuple[LatencyHistogram | None, Problem | None]:
+    """One version's histogram from its counts (a window's, or its incremental parts' summed),
+    or a problem when its latencies are negative or not finite."""
+    if low is not None and (low < 0 or not math.isfinite(low) or not math.isfinite(high)):
+        return None, Problem(
+            f"job {job!r} version {version!r}",
+            f"latency_seconds ranges from {low:g} to {high:g}: negative or non-finite latencies make "
+            "the histogram meaningless, so model_inference_latency_seconds was not published; "
+            "fix the rows or set columns.latency_seconds: null",
+        )
+    return LatencyHistogram(
+        bounds=bounds,
+        cumulative_counts=cumulative_counts,
+        count=observed,
+        sum_seconds=float(latency_sum or 0.0),
+        missing=predictions - observed,
+    ), None
 
 
 def histogram_quantile(q: float, bounds: tuple[float, ...], cumulative_counts: tuple[int, ...],
