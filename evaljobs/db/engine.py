@@ -174,7 +174,8 @@ def privilege_hint(purpose: str, reason: str) -> str | None:
     CREATE works once the tables exist, but it must be able to write them: the claim is a row)."""
     if purpose.startswith("results store") and "permission denied" in reason.lower():
         return ("the results store is required and written by every run: grant the role SELECT, INSERT, UPDATE "
-                "and DELETE on evaljobs_results, SELECT on evaljobs_schema_version; or run with --dry-run")
+                "and DELETE on evaljobs_results and evaljobs_summaries, SELECT on evaljobs_schema_version; or run with "
+                "--dry-run")
     return None
 
 

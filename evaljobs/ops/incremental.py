@@ -275,7 +275,13 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
 
     digest = definition(source, plan)
     as_of = window.labels_as_of.isoformat()
-    stored = store.summaries(job.name, KIND)
+    try:
+        stored = store.summaries(job.name, KIND)
+    except EvaljobsError as exc:
+        # The parts are a cache: without them (a role not granted the table, say) the window is
+        # evaluated fully, as without a results store.
+        log.warning("job %s: cannot read its stored window parts (%s); evaluating the whole window", job.name, exc)
+        return None
     by_number = {p.number: p for p in plan.parts}
     aggregates: dict[int, PartAggregates] = {}
     candidates: dict[int, str] = {}  # part number -> the stored payload, pending the label check

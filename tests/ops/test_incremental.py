@@ -196,3 +196,21 @@ def test_run_stores_parts_dry_run_does_not_and_refresh_recomputes(tmp_path, sqli
         assert store.summaries("j", incremental.KIND) == first
     finally:
         engine.dispose()
+
+
+def test_unreadable_parts_fall_back_to_the_whole_window(sqlite_url: str, caplog) -> None:
+    job = make_job("multiclass")
+    engine = connect(sqlite_url, create=True)
+    try:
+        load(engine, *data("multiclass"))
+        source, store = JobSource(engine, job), ResultsStore(engine)
+        source.check_schema()
+        store.ensure_schema()
+        with engine.begin() as conn:  # as for a role not granted the table
+            conn.exec_driver_sql("DROP TABLE evaljobs_summaries")
+        window = plan_window(T1, job.window, job.label_delay)
+        assert incremental.evaluate_incremental(source, window, store) is None
+        assert "cannot read its stored window parts" in caplog.text
+        assert comparable(evaluate_job(source, window, summaries=store)) == comparable(evaluate_job(source, window))
+    finally:
+        engine.dispose()

@@ -52,7 +52,7 @@ def _as_role(url: str, role: str) -> str:
     return str(sa.engine.make_url(url).set(username=role))
 
 
-RESULTS_TABLES = "evaljobs_results, evaljobs_schema_version"
+RESULTS_TABLES = "evaljobs_results, evaljobs_summaries, evaljobs_schema_version"
 
 
 @pytest.mark.parametrize("grant", ["SELECT, INSERT, UPDATE, DELETE", "SELECT"])
@@ -82,7 +82,7 @@ def test_7_a_role_without_create_uses_existing_results_tables(capsys, tmp_path, 
     if grant == "SELECT":
         assert code == 1, err
         assert err.count("\n") == 1 and "results store: claiming" in err and "permission denied" in err, err
-        assert "grant the role SELECT, INSERT, UPDATE and DELETE on evaljobs_results" in err, err
+        assert "grant the role SELECT, INSERT, UPDATE and DELETE on evaljobs_results and evaljobs_summaries" in err, err
         assert "creating or upgrading its tables" not in err, err  # no DDL was tried
         assert window_ends == {(earlier - timedelta(days=1)).timestamp()}  # the owner's push, nothing newer
         assert {r["evaluated_at"] for r in store_rows(postgres_url)} == {earlier}
