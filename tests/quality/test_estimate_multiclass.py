@@ -25,12 +25,7 @@ from evaljobs.errors import ConfigError, SourceError  # noqa: E402
 from evaljobs.quality import estimate as cbpe  # noqa: E402
 from evaljobs.quality.estimation import evaluate_estimate  # noqa: E402
 from evaljobs.windows import plan_window  # noqa: E402
-from tests.dbdata import reset  # noqa: E402
-from tests.conftest import ENGINES
-
-#: The multiclass estimate's test data (per-class probability columns added by ALTER TABLE, rows by
-#: executemany) is not yet written for Spark; the binary estimate runs there (tests/quality/test_estimate.py).
-NOT_YET_ON_SPARK = [engine for engine in ENGINES if engine != "spark"]
+from tests.dbdata import add_columns, create_table, insert, reset  # noqa: E402
 
 CLASSES = ("billing", "returns", "shipping", "tech")
 COLUMNS = {c: f"p_{c}" for c in CLASSES}
@@ -63,28 +58,22 @@ def _draw(rng: np.random.Generator, n: int, start: datetime, hours: float, sharp
 
 
 def _write(url: str, parts: list[tuple[str, dict[str, Any]]]) -> None:
+    """The reference schema plus one probability column per class (the engine's float type, via
+    tests/dbdata.py), and each part's predictions with a label a minute later."""
     engine = connect(url, create=True)
     reset(engine)
-    dialect = engine.dialect.name
     columns = list(COLUMNS.values())
-    with engine.begin() as conn:
-        for column in columns:
-            conn.execute(sa.text(f"ALTER TABLE predictions ADD COLUMN {column} DOUBLE PRECISION"))
-        predictions, labels = [], []
-        for version, part in parts:
-            for i, (row, truth, predicted, at) in enumerate(zip(part["scores"], part["truth"], part["predicted"], part["at"])):
-                pid = f"{version}-{at:%m%d%H%M%S%f}-{i}"
-                predictions.append({"prediction_id": pid, "model_name": "m", "model_version": version,
-                                    "predicted_at": bind_time(dialect, at), "predicted_label": CLASSES[predicted],
-                                    **{c: float(s) for c, s in zip(columns, row)}})
-                labels.append({"prediction_id": pid, "label": CLASSES[truth],
-                               "labeled_at": bind_time(dialect, at + timedelta(minutes=1))})
-        conn.execute(sa.text(f"INSERT INTO predictions (prediction_id, model_name, model_version, predicted_at, "
-                             f"predicted_label, {', '.join(columns)}) VALUES (:prediction_id, :model_name, "
-                             f":model_version, :predicted_at, :predicted_label, {', '.join(':' + c for c in columns)})"),
-                     predictions)
-        conn.execute(sa.text("INSERT INTO labels (prediction_id, label, labeled_at) "
-                             "VALUES (:prediction_id, :label, :labeled_at)"), labels)
+    add_columns(engine, "predictions", {column: "DOUBLE PRECISION" for column in columns})
+    predictions, labels = [], []
+    for version, part in parts:
+        for i, (row, truth, predicted, at) in enumerate(zip(part["scores"], part["truth"], part["predicted"], part["at"])):
+            pid = f"{version}-{at:%m%d%H%M%S%f}-{i}"
+            predictions.append({"prediction_id": pid, "model_name": "m", "model_version": version,
+                                "predicted_at": at, "predicted_label": CLASSES[predicted],
+                                **{c: float(s) for c, s in zip(columns, row)}})
+            labels.append({"prediction_id": pid, "label": CLASSES[truth], "labeled_at": at + timedelta(minutes=1)})
+    insert(engine, "predictions", predictions)
+    insert(engine, "labels", labels)
     engine.dispose()
 
 
@@ -171,7 +160,6 @@ def _nannyml_formulas(frame: pd.DataFrame, maps) -> dict[str, float]:
     return out
 
 
-@pytest.mark.parametrize("engine_url", NOT_YET_ON_SPARK, indirect=True)
 @pytest.mark.parametrize("calibration", ["isotonic", "histogram", "calibrated"])
 def test_multiclass_estimate_in_sql_against_nannyml_cbpe(engine_url, calibration) -> None:
     rng = np.random.default_rng(31)
@@ -278,19 +266,15 @@ def test_multiclass_calibration_check_and_problems(db_url) -> None:
     assert str(problem).startswith("job 'cbpe' estimate version 'v2': the calibration reference")
 
 
-@pytest.mark.parametrize("engine_url", NOT_YET_ON_SPARK, indirect=True)
 def test_a_multiclass_table_reference(engine_url) -> None:
     rng = np.random.default_rng(8)
     holdout = _draw(rng, 900, REFERENCE_START, 24, sharpen=1.5)
     recent = _draw(rng, 500, RECENT_DAYS[0], 24, sharpen=1.5)
     _write(engine_url, [("v1", recent)])
     engine = connect(engine_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE TABLE holdout (label VARCHAR(16), "
-                             f"{', '.join(c + ' DOUBLE PRECISION' for c in COLUMNS.values())})"))
-        conn.execute(sa.text(f"INSERT INTO holdout VALUES (:label, {', '.join(':' + c for c in COLUMNS.values())})"),
-                     [{"label": CLASSES[t], **{COLUMNS[c]: float(s[k]) for k, c in enumerate(CLASSES)}}
-                      for t, s in zip(holdout["truth"], holdout["scores"])])
+    create_table(engine, "holdout", {"label": "VARCHAR(16)"} | {c: "DOUBLE PRECISION" for c in COLUMNS.values()})
+    insert(engine, "holdout", [{"label": CLASSES[t], **{COLUMNS[c]: float(s[k]) for k, c in enumerate(CLASSES)}}
+                               for t, s in zip(holdout["truth"], holdout["scores"])])
     engine.dispose()
     job = _job({"reference": {"kind": "table", "table": "holdout"}, "calibration": "histogram", "bins": BINS})
     reports, problems = _estimates(engine_url, job, RECENT_DAYS[1])
