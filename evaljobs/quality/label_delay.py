@@ -26,7 +26,6 @@ from datetime import timedelta
 from typing import Any
 
 from evaljobs.db.source import JobSource
-from evaljobs.quality.latency import bucket_columns
 from evaljobs.records import Histogram, LabelDelay, Problem
 from evaljobs.windows import Window
 
@@ -44,6 +43,22 @@ DEFAULT_TARGET = 0.9
 def lookback(window: Window, label_delay: timedelta) -> timedelta:
     """How far before the window's end the label-delay population starts."""
     return max(LOOKBACK * window.length, LOOKBACK * label_delay)
+
+
+# sql/label_delays.sql counts the bounds over delays in whole minutes, rounded up: exact only
+# for bounds that are whole minutes.
+assert all(bound % 60 == 0 for bound in DELAY_BUCKETS), "label-delay bounds must be whole minutes"
+
+
+def _minute_bucket_columns() -> str:
+    """``{bucket_counts}`` of sql/label_delays.sql: per bound, the labelled predictions whose
+    delay, in whole minutes rounded up, is at most the bound (the same as the delay itself is)."""
+    return ",\n    ".join(f"SUM(CASE WHEN delay_minute * 60 <= :le_{i} THEN labeled ELSE 0 END) AS le_{i}"
+                          for i in range(len(DELAY_BUCKETS)))
+
+
+def _within_sums() -> str:
+    return ",\n    ".join(f"SUM(due_{k}) AS due_{k},\n    SUM(within_{k}) AS within_{k}" for k in MULTIPLES)
 
 
 def _within_columns() -> str:
@@ -68,7 +83,8 @@ def label_delays(source: JobSource, window: Window) -> tuple[dict[str, LabelDela
     for k in MULTIPLES:
         params[f"due_{k}"] = source.bind_time(window.labels_as_of - k * delay)
         params[f"delay_{k}"] = (k * delay).total_seconds()
-    slots = {"bucket_counts": bucket_columns(len(DELAY_BUCKETS), "delay_seconds"), "within_counts": _within_columns()}
+    slots = {"bucket_counts": _minute_bucket_columns(), "within_counts": _within_columns(),
+             "within_sums": _within_sums()}
     out: dict[str, LabelDelay] = {}
     problems: list[Problem] = []
     for row in source.query("label_delays", params, slots):
