@@ -17,9 +17,16 @@ predictions they join, as of both times, read from those predictions alone
 (``sql/incremental_label_changes.sql``), -1 and +1. Every other part (new, or its predictions
 changed) is recomputed (``sql/incremental_part_cells.sql``, ``sql/incremental_part_latency.sql``,
 one statement per run of consecutive stale parts) and stored. The parts are then summed
-(:func:`merge`), which gives the same counts as the full query. Always recomputed: the
-cumulative totals before the window and the orphan labels (``sql/incremental_totals.sql``),
-and everything beyond the core metrics and latency (label delays, drift, segments, estimates).
+(:func:`merge`), which gives the same counts as the full query.
+
+The same parts, over the label-delay look-back, hold the label delays (kind ``delay_part``:
+sql/label_delays.sql's counts per part; a prediction whose first label arrived since is added,
+``sql/incremental_delay_changes.sql``), when the look-back and the "due" times of the multiples
+of ``label_delay`` fall on the grid. Orphan labels are counted per part of label *arrival* time
+(kind ``orphan_part``, fingerprinted by the labels' count and latest ``labeled_at``), again for
+the arrival parts holding labels of predictions this run read again. The predictions before the
+window (``model_predictions_total``) are a stored count before an earlier window's start plus
+those made since (kind ``history``). Always recomputed: segments, drift and estimates.
 
 Not incremental (the whole window is evaluated as before): regression jobs, and binary jobs
 with a score column -- their exact ROC AUC needs the ranks of the whole window, and their log
@@ -41,17 +48,24 @@ from typing import TYPE_CHECKING, Any
 from evaljobs.db.source import ConfusionCell, JobSource, optional_float
 from evaljobs.errors import EvaljobsError
 from evaljobs.quality.classification import require_keys, version_result
+from evaljobs.quality.label_delay import DELAY_BUCKETS, MULTIPLES, delay_record, lookback
 from evaljobs.quality.latency import bucket_columns, latency_record
-from evaljobs.records import LatencyHistogram, Problem, TaskResult
+from evaljobs.records import LabelDelay, LatencyHistogram, Problem, TaskResult
 from evaljobs.windows import Window, schedule_interval
 
 if TYPE_CHECKING:
-    from evaljobs.ops.store import ResultsStore
+    from evaljobs.ops.store import ResultsStore, Summary
 
 log = logging.getLogger("evaljobs.incremental")
 
-#: The results-store kind of a stored part.
+#: The results-store kinds: a window part, a label-delay (look-back) part, a label-arrival part's
+#: orphan count, and the count of a job's predictions before a window's start.
 KIND = "window_part"
+DELAY_KIND = "delay_part"
+ORPHAN_KIND = "orphan_part"
+HISTORY_KIND = "history"
+#: Where a count of "all predictions before the window" starts when nothing is stored.
+_HISTORY_START = datetime(1900, 1, 1, tzinfo=timezone.utc)
 #: At most this many statements recompute stale parts; beyond, the closest runs are joined.
 MAX_RECOMPUTE_QUERIES = 8
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -205,19 +219,100 @@ def latency_sum(counts: LatencyCounts) -> float | None:
     return math.fsum(counts.sums) if counts.sums else None
 
 
+@dataclass
+class DelayCounts:
+    """One version's label-delay counts over one part of the look-back."""
+
+    predictions: int
+    labeled: int
+    sums: list[float]
+    low: float | None
+    cumulative: list[int]
+    within: list[int]  # per multiple k (MULTIPLES): predictions labelled within k x label_delay
+
+    def to_json(self) -> list:
+        return [self.predictions, self.labeled, self.sums, self.low, self.cumulative, self.within]
+
+    @classmethod
+    def from_json(cls, data: list) -> "DelayCounts":
+        n, labeled, sums, low, cumulative, within = data
+        return cls(int(n), int(labeled), [float(x) for x in sums], low, [int(x) for x in cumulative],
+                   [int(x) for x in within])
+
+
+def delays_to_payload(part: dict[str | None, DelayCounts]) -> str:
+    return json.dumps([[v, c.to_json()] for v, c in part.items()], separators=(",", ":"))
+
+
+def delays_from_payload(text: str) -> dict[str | None, DelayCounts]:
+    return {v: DelayCounts.from_json(c) for v, c in json.loads(text)}
+
+
+def add_first_labels(part: dict[str | None, DelayCounts],
+                     change: dict[str | None, DelayCounts]) -> dict[str | None, DelayCounts]:
+    """``part`` with predictions whose first label arrived since it was stored (``change``: their
+    count as ``labeled``, their delays); they were counted as unlabelled, so ``predictions`` stays."""
+    out = dict(part)
+    for version, new in change.items():
+        old = out.get(version)
+        if old is None:
+            # A version with no predictions in the part cannot gain first labels there.
+            raise RuntimeError(f"first labels for version {version!r} in a part without its predictions")
+        out[version] = DelayCounts(old.predictions, old.labeled + new.labeled, old.sums + new.sums,
+                                   _extreme((old.low, new.low), min),
+                                   [a + b for a, b in zip(old.cumulative, new.cumulative)],
+                                   [a + b for a, b in zip(old.within, new.within)])
+    return out
+
+
+def merge_delays(parts: Sequence[tuple[Part, dict[str | None, DelayCounts]]], dues: Sequence[datetime]
+                 ) -> dict[str | None, tuple[DelayCounts, list[int], list[int]]]:
+    """Per version: the look-back's counts, and per due time (one per multiple k) the predictions
+    of the parts that end by it and how many of those were labelled within k x label_delay."""
+    out: dict[str | None, tuple[DelayCounts, list[int], list[int]]] = {}
+    for part, versions in parts:
+        for version, c in versions.items():
+            if version not in out:
+                out[version] = (DelayCounts(0, 0, [], None, [0] * len(c.cumulative), [0] * len(c.within)),
+                                [0] * len(dues), [0] * len(dues))
+            total, due, within = out[version]
+            total.predictions += c.predictions
+            total.labeled += c.labeled
+            total.sums += c.sums
+            total.low = _extreme((total.low, c.low), min)
+            total.cumulative = [a + b for a, b in zip(total.cumulative, c.cumulative)]
+            for i, moment in enumerate(dues):
+                if part.end <= moment:
+                    due[i] += c.predictions
+                    within[i] += c.within[i]
+    return out
+
+
+def on_grid(moment: datetime, plan: PartPlan) -> bool:
+    """Whether ``moment`` is a boundary of the plan's grid."""
+    return (moment - _EPOCH - timedelta(seconds=plan.offset_seconds)) % timedelta(seconds=plan.part_seconds) \
+        == timedelta(0)
+
+
 # ---- running it ----------------------------------------------------------------------------------
 @dataclass
 class IncrementalResult:
     """What :func:`evaluate_incremental` gives: the task's records, latency (None without a
-    latency column) and what it did (for ``--debug`` and the tests)."""
+    latency column), label delays (None when they are evaluated fully) and what it did (for
+    ``--debug`` and the tests)."""
 
     quality: TaskResult
     latency: dict[str, LatencyHistogram] | None
     latency_problems: list[Problem]
-    reused: int  # stored parts used (some updated for late labels)
+    delays: dict[str, LabelDelay] | None
+    delay_problems: list[Problem]
+    reused: int  # stored window parts used (some updated for late labels)
     updated: int  # of those, parts whose cells late labels changed
-    recomputed: int  # parts read again from the predictions
+    recomputed: int  # window parts read again from the predictions
     queries: int
+    delay_reused: int = 0
+    delay_recomputed: int = 0
+    orphan_recomputed: int = 0
 
 
 def applies(source: JobSource) -> bool:
@@ -236,14 +331,15 @@ def part_length(source: JobSource, window: Window) -> timedelta:
 
 def definition(source: JobSource, plan: PartPlan) -> str:
     """A short hash of everything a part's aggregates depend on besides its rows: a changed
-    mapping, task, bucket list or grid gives new keys, so old parts are never reused for it."""
+    mapping, task, bucket list, label_delay or grid gives new keys, so old parts are never reused for it."""
     job = source.job
     text = json.dumps({
         "model": job.model, "task": job.task, "positive_label": job.positive_label,
         "tables": job.tables.model_dump(mode="json"), "columns": job.columns.model_dump(mode="json"),
         "latency_buckets": list(job.latency_buckets), "labels_unique": source.labels_unique,
         "text_capable": sorted(source.text_capable), "available": sorted(source.available_optional),
-        "grid": [plan.offset_seconds, plan.part_seconds], "layout": 1,
+        "label_delay": job.label_delay.total_seconds(), "delay_buckets": list(DELAY_BUCKETS),
+        "grid": [plan.offset_seconds, plan.part_seconds], "layout": 2,
     }, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -252,60 +348,86 @@ def part_key(digest: str, part: Part) -> str:
     return f"{digest}/{part.start.isoformat()}/{part.end.isoformat()}"
 
 
-def fingerprint(predictions: int, last_predicted_at: Any) -> str:
-    return f"{predictions}/{last_predicted_at}"
+def fingerprint(count: int, last: Any) -> str:
+    return f"{count}/{last}"
+
+
+@dataclass
+class _Reuse:
+    """Which stored parts of one kind still hold (their payloads), which must be read again,
+    and which stored parts were read at another labels_as_of (as-of text -> part numbers)."""
+
+    payloads: dict[int, str] = field(default_factory=dict)
+    stale: set[int] = field(default_factory=set)
+    as_ofs: dict[str, set[int]] = field(default_factory=dict)
+
+
+def _reuse(stored: dict[str, "Summary"], parts: Sequence[Part], counts: dict[int, str], digest: str,
+           as_of: str) -> _Reuse:
+    out = _Reuse()
+    for part in parts:
+        if part.number not in counts:
+            continue  # nothing in it: nothing to read or store
+        summary = stored.get(part_key(digest, part))
+        if summary is None or summary.fingerprint != counts[part.number]:
+            out.stale.add(part.number)
+            continue
+        out.payloads[part.number] = summary.payload
+        if summary.as_of != as_of:
+            out.as_ofs.setdefault(summary.as_of, set()).add(part.number)
+    return out
 
 
 def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore",
                          now: datetime | None = None) -> IncrementalResult | None:
-    """The window's classification records (and latency histograms) from stored and recomputed
-    parts; None when the window cannot be cut into whole-second parts (then evaluate it fully)."""
+    """The window's classification records, latency histograms and label delays from stored and
+    recomputed parts; None when the window cannot be cut into whole-second parts or the stored
+    parts cannot be read (then evaluate it fully)."""
     job = source.job
-    plan = plan_parts(window, part_length(source, window))
+    length = part_length(source, window)
+    plan = plan_parts(window, length)
     if plan is None:
         return None
-    with_latency = "latency_seconds" in source.available_optional
-    base = source.window_params(window) | {"part_offset": plan.offset_seconds, "part_seconds": plan.part_seconds}
-    numbers = {p.number for p in plan.parts}
-    counts = {}
-    for row in source.query("incremental_part_counts", base):
-        _check_number(row.part, numbers)
-        counts[int(row.part)] = fingerprint(int(row.predictions), row.last_predicted_at)
-    queries = 1
-
-    digest = definition(source, plan)
-    as_of = window.labels_as_of.isoformat()
     try:
-        stored = store.summaries(job.name, KIND)
+        stored = {kind: store.summaries(job.name, kind) for kind in (KIND, DELAY_KIND, ORPHAN_KIND, HISTORY_KIND)}
     except EvaljobsError as exc:
         # The parts are a cache: without them (a role not granted the table, say) the window is
         # evaluated fully, as without a results store.
         log.warning("job %s: cannot read its stored window parts (%s); evaluating the whole window", job.name, exc)
         return None
+    moment = now or datetime.now(timezone.utc)
+    with_latency = "latency_seconds" in source.available_optional
+    digest = definition(source, plan)
+    as_of = window.labels_as_of.isoformat()
+    base = source.window_params(window) | {"part_offset": plan.offset_seconds, "part_seconds": plan.part_seconds}
+
+    # Label delays come from parts too when the look-back and every "due" time fall on the grid.
+    look_start = window.end - lookback(window, job.label_delay)
+    dues = [window.labels_as_of - k * job.label_delay for k in MULTIPLES]
+    delay_plan = plan_parts(Window(look_start, window.end, window.evaluated_at, window.labels_as_of), length)
+    with_delays = delay_plan is not None and all(
+        on_grid(due, plan) or due >= window.end or due <= look_start for due in dues)
+    span_start = look_start if with_delays else window.start
+    base |= {"lookback_start": source.bind_time(look_start)}
+    numbers = {p.number for p in (delay_plan.parts if with_delays else plan.parts)}
+    counts: dict[int, str] = {}
+    for row in source.query("incremental_part_counts", base | {"window_start": source.bind_time(span_start)}):
+        _check_number(row.part, numbers)
+        counts[int(row.part)] = fingerprint(int(row.predictions), row.last_predicted_at)
+    queries = 1
+
+    # ---- the window's cells and latency ----
     by_number = {p.number: p for p in plan.parts}
-    aggregates: dict[int, PartAggregates] = {}
-    candidates: dict[int, str] = {}  # part number -> the stored payload, pending the label check
-    stale: set[int] = set()
-    as_ofs: dict[str, set[int]] = {}
-    for part in plan.parts:
-        if part.number not in counts:
-            aggregates[part.number] = PartAggregates()  # no predictions: nothing to store or read
-            continue
-        summary = stored.get(part_key(digest, part))
-        if summary is None or summary.fingerprint != counts[part.number]:
-            stale.add(part.number)
-            continue
-        candidates[part.number] = summary.payload
-        if summary.as_of != as_of:
-            as_ofs.setdefault(summary.as_of, set()).add(part.number)
+    window_numbers = set(by_number)
+    reuse = _reuse(stored[KIND], plan.parts, counts, digest, as_of)
+    aggregates = {n: PartAggregates() for n in window_numbers}
+    for number, payload in reuse.payloads.items():
+        aggregates[number] = PartAggregates.from_payload(payload)
     # Labels that arrived between a part's as-of and this run's labels_as_of (either way: a
     # backfill reads an earlier one) move some of its predictions to another cell: add that
     # change, read from those predictions alone, instead of rescanning the part.
-    for number, payload in candidates.items():
-        if number not in stale:
-            aggregates[number] = PartAggregates.from_payload(payload)
     updated: set[int] = set()
-    for old, members in as_ofs.items():
+    for old, members in reuse.as_ofs.items():
         stored_as_of = datetime.fromisoformat(old)
         low, high = sorted((stored_as_of, window.labels_as_of))
         rows = source.query("incremental_label_changes", base | {
@@ -314,50 +436,61 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
         queries += 1
         changes: dict[int, dict[tuple, int]] = {}
         for row in rows:
-            _check_number(row.part, numbers)
+            _check_number(row.part, window_numbers)
             if int(row.part) in members and int(row.change):
                 changes.setdefault(int(row.part), {})[(row.model_version, row.label, row.predicted_label)] = \
                     int(row.change)
         for number, change in changes.items():
             aggregates[number] = apply_change(aggregates[number], change)
             updated.add(number)
-    touched = [part_key(digest, by_number[n]) for members in as_ofs.values() for n in members if n not in updated]
-
+    touched = [part_key(digest, by_number[n]) for members in reuse.as_ofs.values() for n in members
+               if n not in updated]
     written = {n: (part_key(digest, by_number[n]), counts[n], aggregates[n]) for n in sorted(updated)}
-    recomputed = set()
-    for first, last in query_ranges(stale):
-        found, statements = _compute_parts(source, base, by_number[first].start, by_number[last].end,
-                                           with_latency, numbers)
+    recomputed: set[int] = set()
+    reread: list[tuple[datetime, datetime]] = []
+    for first, last in query_ranges(reuse.stale):
+        start, end = by_number[first].start, by_number[last].end
+        found, statements = _compute_parts(source, base, start, end, with_latency, window_numbers)
         queries += statements
+        reread.append((start, end))
         for number in range(first, last + 1):
             aggregates[number] = found.get(number, PartAggregates())
             recomputed.add(number)
             if number in counts:
                 written[number] = (part_key(digest, by_number[number]), counts[number], aggregates[number])
+    _save(store, job.name, KIND, [(k, fp, a.to_payload()) for k, fp, a in written.values()], touched, as_of,
+          window, moment)
 
-    totals: dict[str, int] = {}
-    orphans = 0
-    params = base | {"arrived_from": source.bind_time(window.labels_as_of - window.length)}
-    for row in source.query("incremental_totals", params):
-        if row.row_kind == "total":
-            totals[row.model_version] = int(row.predictions)
-        else:
-            orphans = int(row.predictions)
-    queries += 1
+    # ---- label delays over the look-back ----
+    delays, delay_problems, delay_stats = None, [], (0, 0)
+    if with_delays:
+        delays, delay_problems, delay_stats, statements = _delays(source, window, delay_plan, counts, digest,
+                                                                  stored[DELAY_KIND], base, dues, store, moment)
+        queries += statements
 
-    _save(store, job.name, list(written.values()), touched, as_of, window, now)
-    merged = merge(aggregates[p.number] for p in plan.parts)
+    # ---- what the window's rows do not hold: earlier predictions, orphan labels ----
+    totals, statements = _totals_before(source, window, digest, stored[HISTORY_KIND], store, moment)
+    queries += statements
+    orphans, orphan_recomputed, statements = _orphans(source, window, plan, digest, stored[ORPHAN_KIND], base,
+                                                      reread, store, moment)
+    queries += statements
+
+    merged = merge(aggregates[n] for n in sorted(window_numbers))
     quality, latency, problems = _records(source, window, merged, totals, orphans, with_latency)
-    log.debug("job %s: %d part(s) reused (%d updated for late labels), %d recomputed, %d statement(s)",
-              job.name, len(candidates), len(updated), len(recomputed), queries)
-    return IncrementalResult(quality, latency, problems, reused=len(candidates), updated=len(updated),
-                             recomputed=len(recomputed), queries=queries)
+    reused = len(reuse.payloads)
+    log.debug("job %s: window parts: %d reused (%d updated for late labels), %d recomputed; label-delay parts: "
+              "%d reused, %d recomputed; %d orphan part(s) recomputed; %d statement(s)", job.name, reused,
+              len(updated), len(recomputed), *delay_stats, orphan_recomputed, queries)
+    return IncrementalResult(quality, latency, problems, delays, delay_problems, reused=reused,
+                             updated=len(updated), recomputed=len(recomputed), queries=queries,
+                             delay_reused=delay_stats[0], delay_recomputed=delay_stats[1],
+                             orphan_recomputed=orphan_recomputed)
 
 
 def _check_number(number: Any, numbers: set[int]) -> None:
     if number is None or int(number) not in numbers:
-        # The database numbered a row of the window outside the window's parts: a bug, not bad input.
-        raise RuntimeError(f"incremental part {number!r} is not one of the window's parts")
+        # The database numbered a row outside the parts asked for: a bug, not bad input.
+        raise RuntimeError(f"incremental part {number!r} is not one of the parts asked for")
 
 
 def _compute_parts(source: JobSource, base: dict[str, Any], start: datetime, end: datetime, with_latency: bool,
@@ -384,14 +517,180 @@ def _compute_parts(source: JobSource, base: dict[str, Any], start: datetime, end
     return out, 2
 
 
-def _save(store: "ResultsStore", job: str, written: Sequence[tuple[str, str, PartAggregates]],
-          touched: Sequence[str], as_of: str, window: Window, now: datetime | None) -> None:
+def _delay_columns(row: Any, labeled_only: bool = False) -> DelayCounts:
+    mapping = row._mapping
+    total = optional_float(row.delay_sum)
+    return DelayCounts(0 if labeled_only else int(row.predictions), int(row.labeled),
+                       [] if total is None else [total], optional_float(row.min_delay),
+                       [int(mapping[f"le_{i}"]) for i in range(len(DELAY_BUCKETS))],
+                       [int(mapping[f"within_{k}"]) for k in MULTIPLES])
+
+
+def _delay_slots() -> dict[str, str]:
+    return {"bucket_counts": bucket_columns(len(DELAY_BUCKETS), "delay_seconds"),
+            "within_all": ",\n    ".join(f"COUNT(CASE WHEN delay_seconds <= :delay_{k} THEN 1 END) AS within_{k}"
+                                         for k in MULTIPLES)}
+
+
+def _delays(source: JobSource, window: Window, plan: PartPlan, counts: dict[int, str], digest: str,
+            stored: dict[str, "Summary"], base: dict[str, Any], dues: Sequence[datetime], store: "ResultsStore",
+            moment: datetime) -> tuple[dict[str, LabelDelay], list[Problem], tuple[int, int], int]:
+    """Label delays (sql/label_delays.sql's numbers) from parts of the look-back."""
+    job = source.job
+    as_of = window.labels_as_of.isoformat()
+    params = base | {f"le_{i}": bound for i, bound in enumerate(DELAY_BUCKETS)} | {
+        f"delay_{k}": (k * job.label_delay).total_seconds() for k in MULTIPLES}
+    by_number = {p.number: p for p in plan.parts}
+    numbers = set(by_number)
+    reuse = _reuse(stored, plan.parts, counts, digest, as_of)
+    parts = {n: {} for n in numbers}
+    queries = 0
+    for number, payload in reuse.payloads.items():
+        parts[number] = delays_from_payload(payload)
+    updated: set[int] = set()
+    for old, members in reuse.as_ofs.items():
+        stored_as_of = datetime.fromisoformat(old)
+        if stored_as_of > window.labels_as_of:
+            # An earlier labels_as_of (a backfill) can take first labels away: read those parts again.
+            reuse.stale |= members
+            continue
+        rows = source.query("incremental_delay_changes", params | {"changed_from": source.bind_time(stored_as_of)},
+                            _delay_slots())
+        queries += 1
+        changes: dict[int, dict[str | None, DelayCounts]] = {}
+        for row in rows:
+            _check_number(row.part, numbers)
+            if int(row.part) in members:
+                changes.setdefault(int(row.part), {})[row.model_version] = _delay_columns(row, labeled_only=True)
+        for number, change in changes.items():
+            parts[number] = add_first_labels(parts[number], change)
+            updated.add(number)
+    touched = [part_key(digest, by_number[n]) for members in reuse.as_ofs.values() for n in members
+               if n not in updated and n not in reuse.stale]
+    written = {n: (part_key(digest, by_number[n]), counts[n], parts[n]) for n in sorted(updated - reuse.stale)}
+    recomputed = 0
+    for first, last in query_ranges(reuse.stale):
+        run = params | {"lookback_start": source.bind_time(by_number[first].start),
+                        "window_end": source.bind_time(by_number[last].end)}
+        found: dict[int, dict[str | None, DelayCounts]] = {}
+        for row in source.query("incremental_delay_parts", run, _delay_slots()):
+            _check_number(row.part, numbers)
+            found.setdefault(int(row.part), {})[row.model_version] = _delay_columns(row)
+        queries += 1
+        for number in range(first, last + 1):
+            parts[number] = found.get(number, {})
+            recomputed += 1
+            if number in counts:
+                written[number] = (part_key(digest, by_number[number]), counts[number], parts[number])
+    _save(store, job.name, DELAY_KIND, [(k, fp, delays_to_payload(p)) for k, fp, p in written.values()], touched,
+          as_of, window, moment, keep=lookback(window, job.label_delay))
+    out: dict[str, LabelDelay] = {}
+    problems: list[Problem] = []
+    merged = merge_delays([(by_number[n], parts[n]) for n in sorted(numbers)], dues)
+    for version in sorted(merged, key=lambda v: (v is None, v or "")):
+        total, due, within = merged[version]
+        if not total.predictions:
+            continue
+        record, problem = delay_record(job.name, version, job.label_delay, total.predictions, total.labeled,
+                                       math.fsum(total.sums) if total.sums else None, total.low,
+                                       tuple(total.cumulative),
+                                       tuple((k, due[i], within[i]) for i, k in enumerate(MULTIPLES)))
+        if problem:
+            problems.append(problem)
+        out[version] = record
+    return out, problems, (len(reuse.payloads), recomputed), queries
+
+
+def _totals_before(source: JobSource, window: Window, digest: str, stored: dict[str, "Summary"],
+                   store: "ResultsStore", moment: datetime) -> tuple[dict[str, int], int]:
+    """Per version, the predictions made before the window: a stored count before an earlier
+    window's start plus those made since (an index range), instead of counting all history."""
+    job = source.job
+    kept = stored.get(digest)
+    kept_start = datetime.fromisoformat(json.loads(kept.payload)["start"]) if kept else None
+    counted_from, totals = _HISTORY_START, {}
+    if kept_start is not None and kept_start <= window.start:
+        counted_from = kept_start
+        totals = {v: int(n) for v, n in json.loads(kept.payload)["totals"].items()}
+    params = {"model": job.model, "counted_from": source.bind_time(counted_from),
+              "window_start": source.bind_time(window.start)}
+    for row in source.query("incremental_counts_between", params):
+        totals[row.model_version] = totals.get(row.model_version, 0) + int(row.predictions)
+    if kept_start is None or window.start >= kept_start:  # a backfill's earlier window keeps the later count
+        payload = json.dumps({"start": window.start.isoformat(), "totals": totals}, separators=(",", ":"))
+        _save(store, job.name, HISTORY_KIND, [(digest, "", payload)], [], window.start.isoformat(), window, moment,
+              keep=timedelta(days=3650))
+    return totals, 1
+
+
+def _orphans(source: JobSource, window: Window, plan: PartPlan, digest: str, stored: dict[str, "Summary"],
+             base: dict[str, Any], reread: Sequence[tuple[datetime, datetime]], store: "ResultsStore",
+             moment: datetime) -> tuple[int, int, int]:
+    """Labels that arrived in ``[labels_as_of - window length, labels_as_of)`` for prediction ids
+    that match no prediction, per part of arrival time: stored, and counted again for the parts
+    whose labels changed (count and latest labeled_at) or that hold labels of predictions this
+    run read again. ``(orphans, parts counted again, statements)``."""
+    arrived_from = window.labels_as_of - window.length
+    params = base | {"arrived_from": source.bind_time(arrived_from)}
+    arrivals = plan_parts(Window(arrived_from, window.labels_as_of, window.evaluated_at, window.labels_as_of),
+                          timedelta(seconds=plan.part_seconds))
+    if arrivals is None or not on_grid(window.labels_as_of, plan):
+        # Label arrival parts off the window's grid (a label_delay that is not a whole number of
+        # parts): count them all, as the full query does.
+        # Stored arrival parts are forgotten: this run's re-read predictions would not be checked
+        # against them (sql/incremental_orphan_touch.sql), so a later run counts them afresh.
+        whole = [int(row.orphans) for row in source.query("incremental_orphan_parts", params | {
+            "part_offset": 0, "part_seconds": int(window.length.total_seconds()) * 4 + 1})]
+        if stored:
+            _save(store, source.job.name, ORPHAN_KIND, [], [], "", window, moment, forget=True)
+        return sum(whole), 0, 1
+    by_number = {p.number: p for p in arrivals.parts}
+    numbers = set(by_number)
+    counts = {}
+    for row in source.query("incremental_label_counts", params):
+        _check_number(row.part, numbers)
+        counts[int(row.part)] = fingerprint(int(row.labels), row.last_labeled_at)
+    queries = 1
+    reuse = _reuse(stored, arrivals.parts, counts, digest, "")
+    for start, end in reread:
+        rows = source.query("incremental_orphan_touch", params | {"window_start": source.bind_time(start),
+                                                                   "window_end": source.bind_time(end)})
+        queries += 1
+        for row in rows:
+            _check_number(row.part, numbers)
+            if int(row.part) in counts:
+                reuse.stale.add(int(row.part))
+    found: dict[int, int] = {n: int(p) for n, p in reuse.payloads.items() if n not in reuse.stale}
+    written = []
+    recomputed = 0
+    for first, last in query_ranges(reuse.stale):
+        run = params | {"arrived_from": source.bind_time(by_number[first].start),
+                        "labels_as_of": source.bind_time(by_number[last].end)}
+        fresh = {}
+        for row in source.query("incremental_orphan_parts", run):
+            _check_number(row.part, numbers)
+            fresh[int(row.part)] = int(row.orphans)
+        queries += 1
+        for number in range(first, last + 1):
+            found[number] = fresh.get(number, 0)
+            recomputed += 1
+            if number in counts:
+                written.append((part_key(digest, by_number[number]), counts[number], str(found[number])))
+    _save(store, source.job.name, ORPHAN_KIND, written, [], "", window, moment)
+    return sum(found.values()), recomputed, queries
+
+
+def _save(store: "ResultsStore", job: str, kind: str, written: Sequence[tuple[str, str, str]],
+          touched: Sequence[str], as_of: str, window: Window, moment: datetime,
+          keep: timedelta | None = None, forget: bool = False) -> None:
     from evaljobs.ops.store import Summary
 
-    moment = now or datetime.now(timezone.utc)
+    keep = max(2 * (keep or window.length), timedelta(days=1))
+    # Parts are kept while used; unused for twice their span, they go (forget: all of the kind).
+    stale_before = moment + timedelta(days=1) if forget else moment - keep
     try:
-        store.save_summaries(job, KIND, [Summary(key, fp, as_of, agg.to_payload()) for key, fp, agg in written],
-                             touched, as_of, moment, stale_before=moment - max(2 * window.length, timedelta(days=1)))
+        store.save_summaries(job, kind, [Summary(key, fp, as_of, payload) for key, fp, payload in written],
+                             touched, as_of, moment, stale_before=stale_before)
     except EvaljobsError as exc:
         # The parts are a cache: this run's numbers are complete without them; the next run
         # recomputes what is missing.

@@ -67,7 +67,8 @@ def evaluate_job(
         versions = [replace(v, latency=latency.get(v.model_version)) for v in versions]
         problems.extend(latency_problems)
     if versions:
-        delays, delay_problems = label_delays(source, window)
+        delays, delay_problems = ((parts.delays, parts.delay_problems) if parts and parts.delays is not None
+                                  else label_delays(source, window))
         versions = [replace(v, label_delay=delays.get(v.model_version)) for v in versions]
         problems.extend(delay_problems)
     if job.segments and versions:

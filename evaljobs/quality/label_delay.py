@@ -89,22 +89,37 @@ def label_delays(source: JobSource, window: Window) -> tuple[dict[str, LabelDela
     problems: list[Problem] = []
     for row in source.query("label_delays", params, slots):
         mapping = row._mapping
-        labeled = int(row.labeled)
-        if row.min_delay is not None and float(row.min_delay) < 0:
-            early = int(mapping["le_0"])  # not exact: the count at or below the first bound
-            problems.append(Problem(
-                f"job {job.name!r} version {row.model_version!r}",
-                f"some labels arrived before their prediction (the earliest {-float(row.min_delay):.0f}s before; "
-                f"{early} label(s) within the first delay bucket): check the clocks that write predicted_at "
-                "and labeled_at; they count as delay 0 or less in model_label_delay_seconds"))
-        out[row.model_version] = LabelDelay(
-            configured_seconds=delay.total_seconds(),
-            predictions=int(row.predictions),
-            histogram=Histogram(DELAY_BUCKETS, tuple(int(mapping[f"le_{i}"]) for i in range(len(DELAY_BUCKETS))),
-                                labeled, float(row.delay_sum or 0.0)),
-            within=tuple((k, int(mapping[f"due_{k}"]), int(mapping[f"within_{k}"])) for k in MULTIPLES),
-        )
+        record, problem = delay_record(
+            job.name, row.model_version, delay, int(row.predictions), int(row.labeled),
+            None if row.delay_sum is None else float(row.delay_sum),
+            None if row.min_delay is None else float(row.min_delay),
+            tuple(int(mapping[f"le_{i}"]) for i in range(len(DELAY_BUCKETS))),
+            tuple((k, int(mapping[f"due_{k}"]), int(mapping[f"within_{k}"])) for k in MULTIPLES))
+        if problem:
+            problems.append(problem)
+        out[row.model_version] = record
     return out, problems
+
+
+def delay_record(job: str, version: str, delay: timedelta, predictions: int, labeled: int, delay_sum: float | None,
+                 min_delay: float | None, cumulative: tuple[int, ...],
+                 within: tuple[tuple[int, int, int], ...]) -> tuple[LabelDelay, Problem | None]:
+    """One version's record from its counts (a look-back's, or its incremental parts' summed),
+    and a problem when labels arrived before their predictions."""
+    problem = None
+    if min_delay is not None and min_delay < 0:
+        early = cumulative[0]  # not exact: the count at or below the first bound
+        problem = Problem(
+            f"job {job!r} version {version!r}",
+            f"some labels arrived before their prediction (the earliest {-min_delay:.0f}s before; "
+            f"{early} label(s) within the first delay bucket): check the clocks that write predicted_at "
+            "and labeled_at; they count as delay 0 or less in model_label_delay_seconds")
+    return LabelDelay(
+        configured_seconds=delay.total_seconds(),
+        predictions=predictions,
+        histogram=Histogram(DELAY_BUCKETS, cumulative, labeled, float(delay_sum or 0.0)),
+        within=within,
+    ), problem
 
 
 @dataclass(frozen=True)

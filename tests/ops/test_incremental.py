@@ -84,6 +84,8 @@ def check(engine, job: Job, at: datetime, labels_as_of: datetime | None = None) 
     full = evaluate_job(source, window)
     assert comparable(from_parts) == comparable(full)
     assert full.versions and all(v.latency for v in full.versions if v.window_predictions)
+    # Label delays come from parts when their "due" times fall on the grid (labels_as_of = at here).
+    assert (stats.delays is not None) == (labels_as_of is None) and all(v.label_delay for v in full.versions)
     return stats
 
 
@@ -112,7 +114,8 @@ def test_parts_equal_the_full_window_through_late_data_and_a_moving_window(engin
 
         # Late predictions for an old part: its count changes.
         insert(engine, "predictions", [{
-            "prediction_id": f"late{i}", "model_name": "m", "model_version": "v2",
+            # late0 .. late2, and the prediction of the orphan label "orphan1", written after its label
+            "prediction_id": f"late{i}" if i < 3 else "orphan1", "model_name": "m", "model_version": "v2",
             "predicted_at": T1 - 5 * HOUR + timedelta(minutes=7 * i), "predicted_label": predictions[i].predicted_label,
             "score": None, "latency_seconds": i / 8} for i in range(4)])
         grown = check(engine, job, T1, labels_as_of=T1 + timedelta(minutes=30))
@@ -123,6 +126,14 @@ def test_parts_equal_the_full_window_through_late_data_and_a_moving_window(engin
         assert (moved.reused, moved.recomputed) == (5, 1) and moved.updated >= 1
         settled = check(engine, job, T1 + HOUR)
         assert (settled.reused, settled.recomputed) == (6, 0)
+
+        # The prediction of a stored orphan label, written late into an old part: the orphan goes.
+        insert(engine, "predictions", [{
+            "prediction_id": "orphan2", "model_name": "m", "model_version": "v1",
+            "predicted_at": T1 - timedelta(hours=4, minutes=30), "predicted_label": predictions[0].predicted_label,
+            "score": None, "latency_seconds": 0.25}])
+        resolved = check(engine, job, T1 + HOUR)
+        assert resolved.recomputed == 1 and resolved.orphan_recomputed >= 1
     finally:
         engine.dispose()
 
