@@ -118,9 +118,32 @@ def value_expressions(source: JobSource) -> dict[str, str]:
     }
 
 
+def refuse_non_numbers(source: JobSource, window: Window) -> None:
+    """Refuse a window whose predicted values or latest labels hold text that is not a number,
+    on engines whose CAST would read it as 0 (SQLite): the other engines' casts fail the query
+    with their own one line, so every engine refuses, and none computes a silent wrong number."""
+    if not source.spec.text_in_numeric_columns:
+        return
+    columns = source.job.columns
+    predicted = columns.predicted_value or columns.predicted_label
+    raw = {"prediction_expr": f"p.{source.quote(predicted)}", "label_expr": f"l.{source.quote(columns.label)}",
+           "segment_columns": "", "prediction_number": source.spec.number_sql("prediction"),
+           "label_number": source.spec.number_sql("label")}
+    [row] = source.query("regression_non_numbers", source.window_params(window), raw)
+    found = [(int(count), example, column, what) for count, example, column, what in (
+        (row.prediction_count, row.prediction_example, predicted, "predicted value"),
+        (row.label_count, row.label_example, columns.label, "label")) if count]
+    if found:
+        said = " and ".join(f"{count} {what}(s) in {column!r} (e.g. {example!r})" for count, example, column, what in found)
+        raise SourceError(
+            f"job {source.job.name!r}: {said} of the window are not numbers, which {source.dialect} would read as 0",
+            "store numbers (a label that has not arrived is no row, or NULL), or map a view that leaves those rows out")
+
+
 def evaluate_regression(source: JobSource, window: Window) -> TaskResult:
     """Every version of a regression job that has predictions in ``window`` (one statement)."""
     job = source.job
+    refuse_non_numbers(source, window)
     bounds = tuple(job.error_buckets)
     params = source.window_params(window) | {
         "eps": MAPE_EPS,

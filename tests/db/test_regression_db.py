@@ -11,7 +11,7 @@ import pytest
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from evaljobs import exposition
+from evaljobs import cli, exposition
 from evaljobs.config import Job
 from evaljobs.db.engine import connect
 from evaljobs.errors import ConfigError, SourceError
@@ -175,6 +175,35 @@ def test_only_zero_labels_give_no_mape(db_url: str) -> None:
     assert version.regression.mape is None and version.regression.r2 is None
     assert version.regression.mae == 1.0
     assert "model_mean_absolute_percentage_error_ratio" not in {f.name for f in exposition.version_families(version)}
+
+
+@pytest.mark.parametrize("bad", ["label", "prediction"])
+def test_text_in_regression_values_is_refused_in_one_line(engine_url: str, bad: str, tmp_path, capsys) -> None:
+    # A text value where a number belongs: SQLite's CAST would read 'n/a' as 0 and compute a
+    # wrong MAE silently; every engine refuses the window in one line instead (SQLite with the
+    # count and an example, the others with their own cast error).
+    predictions, labels = delivery_rows("v1", [(10.0, 12.0), (20.0, 18.0), (5.0, 5.0)])
+    predictions[0].predicted_label = "n/a" if bad == "prediction" else "11.0"
+    labels[0].label = " 12 " if bad == "prediction" else "n/a"  # spaces around a number: a number
+    engine = connect(engine_url, create=True)
+    load(engine, predictions, labels)
+    engine.dispose()
+    with pytest.raises(SourceError) as info:
+        evaluate(engine_url, regression_job())
+    message = str(info.value)
+    assert "\n" not in message and "Traceback" not in message
+    if engine_url.startswith("sqlite"):
+        what = "predicted value(s) in 'predicted_label'" if bad == "prediction" else "label(s) in 'label'"
+        assert f"job 'j': 1 {what} (e.g. 'n/a') of the window are not numbers, which sqlite would read as 0" in message
+        assert "map a view that leaves those rows out" in message
+        config = tmp_path / "r.yaml"
+        config.write_text(f"database: '{engine_url}'\njobs:\n  - {{name: j, model: m, task: regression, window: 1d, "
+                          "label_delay: 1d, schedule: '0 0 * * *'}\n")
+        assert cli.main(["run", "j", "--config", str(config), "--at", AT.isoformat(), "--dry-run"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "are not numbers" in err, err
+    else:
+        assert "n/a" in message, message
 
 
 def test_a_predicted_value_column_is_used_and_checked(db_url: str) -> None:
