@@ -225,3 +225,36 @@ def test_unreadable_parts_fall_back_to_the_whole_window(sqlite_url: str, caplog)
         assert comparable(evaluate_job(source, window, summaries=store)) == comparable(evaluate_job(source, window))
     finally:
         engine.dispose()
+
+
+@THREE_ENGINES
+def test_backfill_and_live_runs_through_the_store_equal_full_evaluations(engine_url: str) -> None:
+    """The commands' own path (JobRuns: claim, evaluate with the store, store the result): a
+    backfill with today's labels_as_of, then live runs whose labels_as_of is earlier than the
+    stored parts' (labels are taken away again: the backward change) and on the grid."""
+    from evaljobs.config import Config
+    from evaljobs.ops.backfill import backfill
+    from evaljobs.ops.runner import Runner
+    from evaljobs.ops.runs import JobRuns
+
+    engine = connect(engine_url, create=True)
+    try:
+        load(engine, *data("multiclass", seed=11))
+        config = Config.model_validate({"database": engine_url, "jobs": [{
+            "name": "j", "model": "m", "task": "multiclass", "window": "6h", "label_delay": "1h",
+            "schedule": "0 * * * *", "latency_buckets": [0.5, 1, 2, 4]}]})
+        [job] = config.jobs
+        now = T1 + timedelta(hours=1, minutes=17)
+        with Runner(config) as runner:
+            runs = JobRuns(runner, ResultsStore(runner.engine), sink=None)
+            fires = [T1 - timedelta(hours=h) for h in (3, 2, 1, 0)] + [T1 + HOUR]
+            report = backfill(runs, job, fires, now)
+            live = [runs.evaluate(job, runner.window(job, at), origin="schedule", replace=True, push=False).result
+                    for at in (T1, T1 + HOUR, T1)]
+            source = runner.source(job)
+            for result in [*report.results, *live]:
+                full = evaluate_job(source, result.window)
+                assert comparable(result) == comparable(full), result.window
+            assert len(report.results) == 5 and ResultsStore(runner.engine).summaries("j", incremental.KIND)
+    finally:
+        engine.dispose()
