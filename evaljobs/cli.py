@@ -215,7 +215,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for failure in report.failures + report.push_errors:
         print(f"evaljobs: error: {failure}", file=sys.stderr)
     for result in report.results:
-        for problem in result.problems:
+        for problem in result.problems + result.warnings:
             print(f"evaljobs: warning: {one_line(redact(str(problem)))}", file=sys.stderr)
     return report.exit_code
 

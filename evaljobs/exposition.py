@@ -44,6 +44,8 @@ FAMILIES: dict[str, str] = {
     "evaljobs_window_start_timestamp_seconds": "Start of the evaluated window of predictions.",
     "evaljobs_orphan_labels": "Labels that arrived during the last window length for unknown prediction ids.",
     "evaljobs_evaluated_versions": "Model versions that had predictions in the evaluated window.",
+    "evaljobs_null_labels": "Label rows with a NULL label that arrived during the last window length (counted as not labelled yet).",
+    "evaljobs_conflicting_predictions": "Prediction ids with rows in the window that predict different values for one version.",
     # drift (issue 3), see drift_families below
     "model_drift_score": "Drift of a feature against the reference by one method (PSI, Jensen-Shannon, normed Wasserstein, KS or chi-square statistic).",
     "model_drift_p_value": "p-value of a drift test (ks, chi_square) of a feature against the reference.",
@@ -333,6 +335,8 @@ def job_families(job: JobResult) -> list[Metric]:
         f for f in (
             _gauge("evaljobs_orphan_labels", job.orphan_labels),
             _gauge("evaljobs_evaluated_versions", len(job.versions)),
+            _gauge("evaljobs_null_labels", job.null_labels),
+            _gauge("evaljobs_conflicting_predictions", job.conflicting_predictions),
         ) if f is not None
     ]
 

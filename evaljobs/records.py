@@ -263,6 +263,14 @@ class JobResult:
     problems: list[Problem] = field(default_factory=list)
     #: Longest gap between two scheduled runs of the job (for the staleness alert).
     schedule_interval_seconds: float | None = None
+    #: Label rows with a NULL label that arrived during the last window length (they count as
+    #: "not labelled yet"), and prediction ids with rows in the window that predict different
+    #: values for one version (sql/ignored_rows.sql).
+    null_labels: int = 0
+    conflicting_predictions: int = 0
+    #: What the user should know about the data although every number was computed (one line
+    #: each); unlike ``problems`` they do not make the result partial.
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def partial(self) -> bool:
@@ -277,8 +285,11 @@ class JobResult:
             "window_end": self.window.end.isoformat(),
             "evaluated_at": self.window.evaluated_at.isoformat(),
             "orphan_labels": self.orphan_labels,
+            "null_labels": self.null_labels,
+            "conflicting_predictions": self.conflicting_predictions,
             "duration_seconds": self.duration_seconds,
             "problems": [str(p) for p in self.problems],
+            "warnings": [str(w) for w in self.warnings],
             "versions": [v.to_dict() for v in self.versions],
         }
 

@@ -52,7 +52,7 @@ def table(jobs: Iterable[JobResult]) -> str:
             ))
         if job.orphan_labels:
             notes.append(f"{job.job}: {job.orphan_labels} label(s) for unknown prediction ids")
-        notes.extend(f"{job.job}: {problem}" for problem in job.problems)
+        notes.extend(f"{job.job}: {problem}" for problem in job.problems + job.warnings)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     numeric = {3, 4, 5, 6, 7, 8, 9}
 

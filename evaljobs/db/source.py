@@ -94,6 +94,8 @@ class JobSource:
     schema_checked: bool = False
     #: The labels table declares one row per prediction id (see :meth:`_labels_unique`).
     labels_unique: bool = False
+    #: The predictions table declares one row per (prediction_id, model_version) (:meth:`_predictions_unique`).
+    predictions_unique: bool = False
 
     # ---- schema checks -------------------------------------------------------------------
     def check_schema(self) -> None:
@@ -130,6 +132,7 @@ class JobSource:
                 raise self._missing(self.job.tables.predictions, f"class_scores.{label}", name, found_predictions)
         self.available_optional = frozenset(available & set(_OPTIONAL_PREDICTION_COLUMNS))
         self.labels_unique = self._labels_unique()
+        self.predictions_unique = self._predictions_unique()
         self.text_capable = frozenset(
             key for key in self.available_optional & set(_NUMBERS_CHECKED)
             if self.spec.text_in_numeric_columns or not prediction_layout[getattr(columns, key).lower()][1])
@@ -146,15 +149,30 @@ class JobSource:
         today, is ranked): with it the latest-label ranking is skipped, which is exact because
         each prediction then joins at most one label.
         """
-        table = self.job.tables.labels
+        return self._declares_unique(self.job.tables.labels, [self.job.columns.label_prediction_id])
+
+    def _predictions_unique(self) -> bool:
+        """True when the predictions table declares one row per (prediction_id, model_version)
+        (the reference schema's primary key), or per prediction_id: then no prediction has rows
+        that disagree, and :meth:`ignored_rows` need not look for them."""
+        columns = self.job.columns
+        return self._declares_unique(self.job.tables.predictions, [columns.prediction_id, columns.model_version])
+
+    def _declares_unique(self, table: str, columns: list[str]) -> bool:
+        """Whether ``table`` has a primary key, unique constraint or unique index whose columns
+        are some of ``columns`` (so rows are unique on ``columns``)."""
         schema, _, name = table.rpartition(".")
-        wanted = [self.job.columns.label_prediction_id.lower()]
+        wanted = {c.lower() for c in columns}
+
+        def unique(key: list[str]) -> bool:
+            names = {str(c).strip().strip('"').lower() for c in key if c is not None and str(c).strip()}
+            return bool(names) and names <= wanted
+
         with connection(self.engine, f"job {self.job.name!r}: reading the keys of {table!r}") as conn:
             if self.spec.unique_keys_query:
                 found = conn.execute(sa.text(sqlfiles.render("unique_keys", {}, dialect=self.dialect)),
                                      {"table_name": name, "schema_name": schema or None}).scalars()
-                return any([c.strip().strip('"').lower() for c in text.strip("[]").split(",")] == wanted
-                           for text in found)
+                return any(unique(text.strip("[]").split(",")) for text in found)
             inspector = sa.inspect(conn)
             keys: list[list[str]] = []
             for read in (
@@ -165,10 +183,10 @@ class JobSource:
             ):
                 try:
                     keys += read()
-                except Exception:  # noqa: BLE001 - a capability probe; ranking is always correct
-                    # A view, or an engine whose dialect cannot list keys: rank, as without a key.
+                except Exception:  # noqa: BLE001 - a capability probe; without a key we look or rank
+                    # A view, or an engine whose dialect cannot list keys: as without a key.
                     continue
-        return any([str(c).lower() for c in key if c is not None] == wanted for key in keys)
+        return any(unique(key) for key in keys)
 
     def _check_text_timestamps(self) -> None:
         [row] = self.query("time_extremes", {"model": self.job.model})  # sql/sqlite/time_extremes.sql
@@ -336,6 +354,24 @@ class JobSource:
                 out[key] = (count, getattr(row, f"{key}_example"))
         return out
 
+    def ignored_rows(self, window: Window, compared_prediction: str) -> "IgnoredRows":
+        """Rows of the window that a task reads but cannot use as they stand (``sql/ignored_rows.sql``):
+        NULL labels that arrived in the window's length before ``labels_as_of``, and per version the
+        prediction ids whose rows in the window predict different values (``compared_prediction``,
+        an expression over ``p``, as the task compares predictions)."""
+        params = self.window_params(window) | {"arrived_from": self.bind_time(window.labels_as_of - window.length)}
+        out = IgnoredRows()
+        # A declared key rules conflicts out; the predictions' GROUP BY (about a third of the
+        # window query's time at 1M rows on PostgreSQL) is then left out.
+        conflicts = "0 = 1" if self.predictions_unique else "1 = 1"
+        for row in self.query("ignored_rows", params, {"compared_prediction": compared_prediction,
+                                                      "look_for_conflicts": conflicts}):
+            if row.row_kind == "null_labels":
+                out.null_labels = int(row.found or 0)
+            elif row.found:
+                out.conflicts[row.model_version] = (int(row.found), row.example)
+        return out
+
     def window_aggregates(self, window: Window, with_ranks: bool) -> "WindowAggregates":
         """Confusion cells, rank sums (if ``with_ranks``), cumulative totals and orphan labels
         of one window, from the single statement ``sql/window_aggregates.sql``."""
@@ -381,6 +417,15 @@ class WindowAggregates:
     ranks: dict[str, RankCounts] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
     orphan_labels: int = 0
+
+
+@dataclass
+class IgnoredRows:
+    """What ``sql/ignored_rows.sql`` counts: NULL label rows, and per version ``(prediction ids
+    with rows that predict different values, an example id)``."""
+
+    null_labels: int = 0
+    conflicts: dict[str, tuple[int, str | None]] = field(default_factory=dict)
 
 
 def quote_for_text(engine: Engine, name: str) -> str:

@@ -17,11 +17,12 @@ from sqlalchemy.engine import Engine
 
 from evaljobs.config import Config, Job
 from evaljobs.db.engine import connect
-from evaljobs.db.source import JobSource
+from evaljobs.db.source import IgnoredRows, JobSource
 from evaljobs.drift.evaluate import evaluate_drift
 from evaljobs.quality.estimation import evaluate_estimate
 from evaljobs.quality.latency import latency_histograms
 from evaljobs.quality.label_delay import label_delays
+from evaljobs.quality.regression import value_expressions
 from evaljobs.quality.segments import evaluate_segments
 from evaljobs.quality.tasks import TASKS
 from evaljobs.ops import incremental
@@ -81,6 +82,8 @@ def evaluate_job(
     if job.estimate is not None:
         versions, estimate_problems = _with_estimates(source, window, versions)
         problems.extend(estimate_problems)
+    ignored = source.ignored_rows(window, compared_prediction(source))
+    warnings = ignored_row_warnings(job, ignored)
     return JobResult(
         job=job.name,
         model=job.model,
@@ -92,7 +95,35 @@ def evaluate_job(
         duration_seconds=clock() - started,
         problems=problems,
         schedule_interval_seconds=schedule_interval(job.schedule, window.evaluated_at).total_seconds(),
+        null_labels=ignored.null_labels,
+        conflicting_predictions=sum(count for count, _ in ignored.conflicts.values()),
+        warnings=warnings,
     )
+
+
+def compared_prediction(source: JobSource) -> str:
+    """The prediction as the job's task compares it: class text, or the regression value."""
+    if source.job.task == "regression":
+        return value_expressions(source)["prediction_expr"]
+    return source.identifiers()["predicted_label_text"]
+
+
+def ignored_row_warnings(job: Job, ignored: IgnoredRows) -> list[Problem]:
+    """One warning line per kind of row the window could not use as it stands (risk 8)."""
+    warnings = []
+    if ignored.null_labels:
+        warnings.append(Problem(f"job {job.name!r}", (
+            f"{ignored.null_labels} row(s) of {job.tables.labels!r} that arrived in the last window length have a "
+            f"NULL {job.columns.label!r}; a prediction whose latest label row is one counts as not labelled "
+            f"yet: fill or delete those rows")))
+    if ignored.conflicts:
+        each = ", ".join(f"version {version!r}: {count} (e.g. prediction_id {example!r})"
+                         for version, (count, example) in sorted(ignored.conflicts.items()))
+        warnings.append(Problem(f"job {job.name!r}", (
+            f"prediction ids with several rows in the window that predict different values ({each}); "
+            f"one (prediction_id, model_version) is one prediction and which row counts is not defined: "
+            f"deduplicate {job.tables.predictions!r}")))
+    return warnings
 
 
 def _with_estimates(source: JobSource, window: Window,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -18,7 +19,7 @@ from tests.conftest import samples
 from tests.db.test_pipeline_db import AT, evaluate, make_job
 from tests.ops.test_run_store import store_rows
 from tests.test_cli import config_file, loaded_sqlite  # noqa: F401 - a fixture
-from tests.dbdata import Label, Prediction
+from tests.dbdata import PREDICTION_COLUMNS, Label, Prediction, create_table, insert
 from tests.db.test_pipeline_db import load_url
 
 
@@ -143,3 +144,112 @@ def test_5_well_formed_sqlite_timestamps_pass_the_row_check(sqlite_url) -> None:
     source = JobSource(connect(sqlite_url), make_job())
     source.check_window_timestamps(window)  # raises on a bad form
     assert evaluate(sqlite_url, make_job()).versions[0].window_predictions == 6
+
+
+# ---- risk 8: rows that were silently ignored -----------------------------------------------------
+THREE_ENGINES = ["sqlite", "postgresql", "duckdb"]
+
+
+def _load_loose(url: str, predictions: list[Prediction], labels: list[tuple[str, str | None, object]]) -> None:
+    """The reference tables without their constraints (no primary key, a nullable label): a
+    user's own tables, which may hold NULL labels and duplicate predictions."""
+    engine = connect(url, create=True)
+    try:
+        create_table(engine, "predictions", {
+            "prediction_id": "VARCHAR(64)", "model_name": "VARCHAR(200)", "model_version": "VARCHAR(200)",
+            "predicted_at": "TIMESTAMP WITH TIME ZONE", "predicted_label": "VARCHAR(200)",
+            "score": "DOUBLE PRECISION", "latency_seconds": "DOUBLE PRECISION"})
+        create_table(engine, "labels", {"prediction_id": "VARCHAR(64)", "label": "VARCHAR(200)",
+                                        "labeled_at": "TIMESTAMP WITH TIME ZONE"})
+        insert(engine, "predictions", [{c: getattr(p, c) for c in PREDICTION_COLUMNS} for p in predictions])
+        insert(engine, "labels", [{"prediction_id": i, "label": v, "labeled_at": t} for i, v, t in labels])
+    finally:
+        engine.dispose()
+
+
+def _ignored_rows_data() -> tuple[list[Prediction], list[tuple[str, str | None, object]]]:
+    window = plan_window(AT, timedelta(days=1), timedelta(days=1))
+    t, arrived = window.start + timedelta(hours=1), window.end + timedelta(hours=1)
+    predictions = [
+        Prediction("a", "v1", t, "1", 0.9), Prediction("b", "v1", t, "0", 0.2),
+        Prediction("c", "v1", t, "1", 0.8), Prediction("d", "v1", t, "0", 0.4),
+        # 'e' twice for v1 with different classes; 'f' twice with the same class (not a conflict)
+        Prediction("e", "v1", t, "1", 0.7), Prediction("e", "v1", t + timedelta(minutes=5), "0", 0.3),
+        Prediction("f", "v1", t, "1", 0.6), Prediction("f", "v1", t, "1", 0.6),
+        # v2 scores the same request ids; 'a' twice with different classes
+        Prediction("a", "v2", t, "1", 0.9), Prediction("a", "v2", t, "0", 0.1), Prediction("b", "v2", t, "0", 0.2),
+    ]
+    labels = [("a", "1", arrived), ("b", "0", arrived), ("c", None, arrived),    # c: the only label is NULL
+              ("d", "0", arrived), ("d", None, arrived + timedelta(hours=1)),    # d: the latest label is NULL
+              ("e", "1", arrived), ("f", "1", arrived),
+              ("x", None, window.start)]  # NULL, but arrived before the window's label arrivals: not counted
+    return predictions, labels
+
+
+@pytest.mark.parametrize("engine_url", THREE_ENGINES, indirect=True)
+def test_8_null_labels_and_conflicting_duplicates_are_counted(engine_url: str) -> None:
+    predictions, labels = _ignored_rows_data()
+    _load_loose(engine_url, predictions, labels)
+    job = make_job()
+    result = evaluate(engine_url, job)
+    assert result.null_labels == 2  # c's and d's latest; x arrived before [labels_as_of - window, labels_as_of)
+    assert result.conflicting_predictions == 2  # (e, v1) and (a, v2); (f, v1) repeats one class
+    warnings = [str(w) for w in result.warnings]
+    assert len(warnings) == 2 and not result.partial, warnings
+    assert "2 row(s) of 'labels' that arrived in the last window length have a NULL 'label'" in warnings[0]
+    assert ("version 'v1': 1 (e.g. prediction_id 'e'), version 'v2': 1 (e.g. prediction_id 'a')"
+            in warnings[1]), warnings[1]
+    # NULL latest labels count as not labelled: c and d are unlabelled predictions of v1.
+    [v1, _] = result.versions
+    assert v1.window_predictions - v1.labeled_predictions >= 2
+    assert ("1", "1") in v1.confusion and all(a is not None for a, _ in v1.confusion)
+
+
+@pytest.mark.parametrize("engine_url", THREE_ENGINES, indirect=True)
+def test_8_clean_data_counts_nothing(engine_url: str) -> None:
+    window = plan_window(AT, timedelta(days=1), timedelta(days=1))
+    t = window.start + timedelta(hours=1)
+    load_url(engine_url, [Prediction("a", "v1", t, "1", 0.9), Prediction("a", "v2", t, "0", 0.9)],
+             [Label("a", "1", window.end)])
+    result = evaluate(engine_url, make_job())
+    assert (result.null_labels, result.conflicting_predictions, result.warnings) == (0, 0, [])
+    # The reference schema's primary key (prediction_id, model_version) rules conflicts out, so the
+    # predictions are not grouped again; the loose tables of the test above declare nothing.
+    engine = connect(engine_url)
+    source = JobSource(engine, make_job())
+    source.check_schema()
+    assert source.predictions_unique
+    engine.dispose()
+    _load_loose(engine_url, *_ignored_rows_data())
+    engine = connect(engine_url)
+    source = JobSource(engine, make_job())
+    source.check_schema()
+    assert not source.predictions_unique
+    engine.dispose()
+
+
+def test_8_regression_compares_the_predicted_value(sqlite_url: str) -> None:
+    window = plan_window(AT, timedelta(days=1), timedelta(days=1))
+    t = window.start + timedelta(hours=1)
+    _load_loose(sqlite_url, [Prediction("a", "v1", t, "1.5"), Prediction("a", "v1", t, "2.5"),
+                             Prediction("b", "v1", t, "3"), Prediction("b", "v1", t, "3.0")],
+                [("a", "2", window.end), ("b", None, window.end)])
+    result = evaluate(sqlite_url, make_job("regression"))
+    assert (result.null_labels, result.conflicting_predictions) == (1, 1)  # 3 and 3.0 are one value
+
+
+def test_8_the_cli_warns_once_per_kind_and_pushes_the_counts(capsys, tmp_path, sqlite_url, pushgateway) -> None:
+    predictions, labels = _ignored_rows_data()
+    _load_loose(sqlite_url, predictions, labels)
+    config = config_file(tmp_path, sqlite_url, pushgateway.url)
+    code, _, err = run(capsys, "run", "j", "--config", str(config), "--at", AT.isoformat())
+    assert code == 0, err  # every number was computed: a warning, not a partial result
+    warnings = err.splitlines()
+    assert len(warnings) == 2 and all(w.startswith("evaljobs: warning: job 'j': ") for w in warnings), err
+    assert "NULL 'label'" in warnings[0] and "predict different values" in warnings[1]
+    assert [s.value for s in samples(f"{pushgateway.url}/metrics", "evaljobs_null_labels")] == [2]
+    assert [s.value for s in samples(f"{pushgateway.url}/metrics", "evaljobs_conflicting_predictions")] == [2]
+    [job_row] = [r for r in store_rows(sqlite_url) if r["row_kind"] == "job"]
+    assert job_row["status"] == "ok"
+    stored = json.loads(job_row["result"])  # the job row's record keeps the counts and the warnings
+    assert (stored["null_labels"], stored["conflicting_predictions"], len(stored["warnings"])) == (2, 2, 2)
