@@ -545,6 +545,12 @@ class Job(_Strict):
             raise ValueError("positive_label applies to binary jobs, not regression ones")
         return self
 
+    #: Classes per version that keep their own per-class and confusion series (and stored
+    #: entries), by volume in the window; the rest are summed into class "(other)". 50 keeps
+    #: every class of most taxonomies exact while bounding a version's push to about
+    #: (50 + 1)^2 + 3 x 51 = 2,754 class series (300 classes made 90,945).
+    max_classes: int = Field(50, ge=2, le=1000)
+
     # ---- segments (evaljobs/quality/segments.py) ----
     #: Low-cardinality columns of the predictions table whose values get their own metrics.
     segments: list[str] = Field(default_factory=list, max_length=MAX_SEGMENTS)

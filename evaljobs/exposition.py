@@ -30,6 +30,7 @@ FAMILIES: dict[str, str] = {
     "model_weighted_recall_ratio": "Support-weighted mean of per-class recall.",
     "model_weighted_f1_ratio": "Support-weighted mean of per-class F1.",
     "model_confusion_predictions": "Labelled predictions in the window by actual and predicted class.",
+    "model_folded_classes": "Classes beyond max_classes, summed into class=\"(other)\" in the per-class and confusion series.",
     "model_window_predictions": "Predictions in the evaluated window.",
     "model_labeled_predictions": "Predictions in the window whose label had arrived.",
     "model_label_coverage_ratio": "Labelled predictions divided by all predictions in the window.",
@@ -131,17 +132,21 @@ def version_families(result: VersionResult) -> list[Metric]:
     total.add_metric([], float(result.predictions_total))
     families.append(total)
     # Every cell of the matrix is published, zeros included, so sums over it are complete.
+    # Beyond max_classes the per-class series are the folded view (records.ClassFold); the
+    # accuracy and the averages are always over every class.
     metrics = result.metrics
     if metrics is not None:
+        classes, confusion, per_class = result.class_view()
         families.append(_labelled_gauge(
             "model_confusion_predictions", ["actual", "predicted"],
-            (([a, p], result.confusion.get((a, p), 0)) for a in metrics.classes for p in metrics.classes),
+            (([a, p], confusion.get((a, p), 0)) for a in classes for p in classes),
         ))
+        families.append(_gauge("model_folded_classes", result.class_fold.folded if result.class_fold else 0))
         families.append(_gauge("model_accuracy_ratio", metrics.accuracy))
         for kind in ("precision", "recall", "f1"):
             families.append(_labelled_gauge(
                 f"model_{kind}_ratio", ["class"],
-                (([c], getattr(s, kind)) for c, s in metrics.per_class.items()),
+                (([c], getattr(s, kind)) for c, s in per_class.items()),
             ))
             families.append(_gauge(f"model_macro_{kind}_ratio", getattr(metrics.macro, kind)))
             families.append(_gauge(f"model_weighted_{kind}_ratio", getattr(metrics.weighted, kind)))

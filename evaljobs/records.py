@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from evaljobs.quality.metrics import ClassificationMetrics
+from evaljobs.quality.metrics import ClassificationMetrics, ClassScores
 from evaljobs.windows import Window
 
 if TYPE_CHECKING:  # the task modules import this one
@@ -156,6 +157,29 @@ class Problem:
         return f"{self.where}: {self.message}"
 
 
+#: The class that sums the classes beyond a job's ``max_classes`` (like segments' "(other)").
+OTHER_CLASS = "(other)"
+
+
+@dataclass(frozen=True)
+class ClassFold:
+    """The per-class view of a version with more classes than ``max_classes``: the busiest
+    classes in the window keep their own entries, the rest are summed into ``(other)``.
+
+    ``confusion`` has the kept classes and ``(other)`` as actual and predicted classes (the
+    ``(other, other)`` cell counts every prediction among folded classes, right or wrong);
+    ``per_class`` has each kept class's exact scores and, for ``(other)``, the unweighted mean of
+    the folded classes' precision, recall and F1 with their summed support and predicted counts.
+    Accuracy and the macro, weighted and micro averages are not folded: they stay over all classes.
+    """
+
+    classes: int
+    kept: tuple[str, ...]
+    folded: int
+    confusion: dict[tuple[str, str], int]
+    per_class: dict[str, ClassScores]
+
+
 @dataclass(frozen=True)
 class VersionResult:
     """One model version over one window."""
@@ -184,6 +208,17 @@ class VersionResult:
     segment_folds: tuple[SegmentFold, ...] = ()
     # how late its labels arrive (evaljobs/quality/label_delay.py)
     label_delay: LabelDelay | None = None
+    # more classes than the job's max_classes: the per-class view that is pushed and stored
+    class_fold: ClassFold | None = None
+
+    def class_view(self) -> tuple[tuple[str, ...], dict[tuple[str, str], int], Mapping[str, ClassScores]]:
+        """``(classes, confusion, per_class)`` as pushed and stored: folded when the version has
+        more classes than ``max_classes`` (:class:`ClassFold`), else every class."""
+        if self.class_fold is not None:
+            fold = self.class_fold
+            return (*fold.kept, OTHER_CLASS), fold.confusion, fold.per_class
+        metrics = self.metrics
+        return (metrics.classes if metrics else ()), self.confusion, (metrics.per_class if metrics else {})
 
     @property
     def grouping_key(self) -> dict[str, str]:
@@ -206,15 +241,18 @@ class VersionResult:
             "label_coverage": self.label_coverage,
             "predictions_total": self.predictions_total,
             "confusion": [
-                {"actual": a, "predicted": p, "count": n} for (a, p), n in sorted(self.confusion.items())
+                {"actual": a, "predicted": p, "count": n} for (a, p), n in sorted(self.class_view()[1].items())
             ],
             "accuracy": metrics.accuracy if metrics else None,
         }
         if metrics:
             out["per_class"] = {
                 c: {"precision": s.precision, "recall": s.recall, "f1": s.f1, "support": s.support}
-                for c, s in metrics.per_class.items()
+                for c, s in self.class_view()[2].items()
             }
+            out["classes"] = len(metrics.classes)
+            if self.class_fold is not None:
+                out["folded_classes"] = self.class_fold.folded
             for name, avg in (("macro", metrics.macro), ("micro", metrics.micro), ("weighted", metrics.weighted)):
                 out[name] = {"precision": avg.precision, "recall": avg.recall, "f1": avg.f1}
         if self.scores:
@@ -246,6 +284,8 @@ class TaskResult:
     versions: list[VersionResult]
     orphan_labels: int = 0
     problems: list[Problem] = field(default_factory=list)
+    #: Said to the user without making the result partial (classes folded into "(other)").
+    warnings: list[Problem] = field(default_factory=list)
 
 
 @dataclass

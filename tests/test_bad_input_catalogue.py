@@ -88,6 +88,11 @@ CASES = [
          data="text_score", argv=("--dry-run", "--at", AT.isoformat())),
     Case("text in a text score column on PostgreSQL", 3, "holds 1 score value(s) that are not numbers (e.g. 'n/a')",
          data="text_score", engine="postgresql", argv=("--dry-run", "--at", AT.isoformat())),
+    Case("max_classes of 1", 2, "max_classes: Input should be greater than or equal to 2", job={"max_classes": "1"}),
+    Case("max_classes not a number", 2, "max_classes: Input should be a valid integer", job={"max_classes": "many"}),
+    Case("SQLite timestamp with an offset in the middle of the window", 1,
+         "predictions.predicted_at holds 1 value(s) in the window like '2026-01-08 12:00:00+02:00'",
+         data="offset_timestamp", argv=("--dry-run", "--at", AT.isoformat())),
     Case("a colon and a percent sign in column names", 0, "",
          job_extra="    columns: {score: 'sc :ore', predicted_label: 'pred%label'}\n", data="odd_names",
          argv=("--dry-run", "--at", AT.isoformat())),
@@ -106,6 +111,11 @@ def _load(url: str, kind: str) -> None:
             if engine.dialect.name == "postgresql":  # a text column: the cast cannot be done in the database
                 conn.execute(sa.text("ALTER TABLE predictions ALTER COLUMN score TYPE TEXT"))
             conn.execute(sa.text("UPDATE predictions SET score = 'n/a' WHERE prediction_id = 'c'"))
+        if kind == "offset_timestamp":  # b is neither the earliest nor the latest prediction
+            conn.execute(sa.text("UPDATE predictions SET predicted_at = '2026-01-08 12:00:00+02:00' "
+                                 "WHERE prediction_id = 'b'"))
+            conn.execute(sa.text("UPDATE predictions SET predicted_at = '2026-01-08 01:00:00' WHERE prediction_id = 'a'"))
+            conn.execute(sa.text("UPDATE predictions SET predicted_at = '2026-01-08 18:00:00' WHERE prediction_id = 'c'"))
         if kind == "odd_names":
             conn.exec_driver_sql(f"ALTER TABLE predictions RENAME COLUMN score TO {q('sc :ore')}")
             conn.exec_driver_sql(f"ALTER TABLE predictions RENAME COLUMN predicted_label TO {q('pred%label')}")

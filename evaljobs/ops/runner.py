@@ -83,7 +83,7 @@ def evaluate_job(
         versions, estimate_problems = _with_estimates(source, window, versions)
         problems.extend(estimate_problems)
     ignored = source.ignored_rows(window, compared_prediction(source))
-    warnings = ignored_row_warnings(job, ignored)
+    warnings = list(quality.warnings) + ignored_row_warnings(job, ignored)
     return JobResult(
         job=job.name,
         model=job.model,

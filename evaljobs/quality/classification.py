@@ -14,13 +14,15 @@ from evaljobs.config import Job
 from evaljobs.db.source import ConfusionCell, JobSource, RankCounts
 from evaljobs.errors import SourceError
 from evaljobs.quality.metrics import (
+    ClassificationMetrics,
+    ClassScores,
     brier_score,
     classification_metrics,
     label_coverage,
     log_loss,
     roc_auc,
 )
-from evaljobs.records import Problem, ScoreMetrics, TaskResult, VersionResult
+from evaljobs.records import OTHER_CLASS, ClassFold, Problem, ScoreMetrics, TaskResult, VersionResult
 from evaljobs.windows import Window
 
 
@@ -28,6 +30,7 @@ def evaluate_classification(source: JobSource, window: Window) -> TaskResult:
     """Every version of a classification job that has predictions in ``window``."""
     job = source.job
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     scored_task = job.task == "binary" and "score" in source.available_optional
     aggregates = source.window_aggregates(window, with_ranks=scored_task)
     require_keys(job, aggregates.cells)
@@ -42,8 +45,16 @@ def evaluate_classification(source: JobSource, window: Window) -> TaskResult:
             scores, problem = score_metrics(cells, aggregates.ranks.get(version), job.positive_label or "")
             if problem:
                 problems.append(Problem(f"job {job.name!r} version {version!r}", problem))
-        versions.append(version_result(source, window, version, cells, aggregates.totals.get(version, 0), scores))
-    return TaskResult(versions, aggregates.orphan_labels, problems)
+        result = version_result(source, window, version, cells, aggregates.totals.get(version, 0), scores)
+        if result.class_fold is not None:
+            fold = result.class_fold
+            warnings.append(Problem(f"job {job.name!r} version {version!r}", (
+                f"{fold.classes} classes, more than max_classes {job.max_classes}: the {fold.folded} with the "
+                f"least volume in the window are summed into class \"{OTHER_CLASS}\" in the per-class and "
+                f"confusion series and the stored record; accuracy and the macro and weighted averages are "
+                f"over all {fold.classes} classes")))
+        versions.append(result)
+    return TaskResult(versions, aggregates.orphan_labels, problems, warnings)
 
 
 def version_result(
@@ -60,6 +71,12 @@ def version_result(
     confusion = {(c.label, c.predicted_label): c.predictions for c in cells if c.label is not None}
     window_predictions = sum(c.predictions for c in cells)
     labeled = sum(confusion.values())
+    metrics = classification_metrics(confusion)
+    volumes: dict[str, int] = defaultdict(int)  # predictions of the class, and labels of it
+    for cell in cells:
+        volumes[cell.predicted_label] += cell.predictions
+        if cell.label is not None:
+            volumes[cell.label] += cell.predictions
     return VersionResult(
         job=job.name,
         model=job.model,
@@ -71,11 +88,40 @@ def version_result(
         # The cumulative count includes this window, so it is never below it.
         predictions_total=max(predictions_total, window_predictions),
         confusion=confusion,
-        metrics=classification_metrics(confusion),
+        metrics=metrics,
         label_coverage=label_coverage(labeled, window_predictions),
         scores=scores,
         positive_label=job.positive_label,
+        class_fold=fold_classes(metrics, confusion, volumes, job.max_classes) if metrics else None,
     )
+
+
+def fold_classes(metrics: ClassificationMetrics, confusion: dict[tuple[str, str], int], volumes: dict[str, int],
+                 max_classes: int) -> ClassFold | None:
+    """The per-class view of a version with more than ``max_classes`` classes (None otherwise):
+    the ``max_classes`` classes with the most volume in the window (predictions of the class plus
+    labels of it; ties by name) keep their entries, the others become ``(other)`` (see
+    :class:`ClassFold`). Works on the exact metrics, so nothing else changes."""
+    classes = metrics.classes
+    if len(classes) <= max_classes:
+        return None
+    kept = tuple(sorted(sorted(classes, key=lambda c: (-volumes.get(c, 0), c))[:max_classes]))
+    keep = set(kept)
+    folded_confusion: dict[tuple[str, str], int] = defaultdict(int)
+    for (actual, predicted), count in confusion.items():
+        folded_confusion[(actual if actual in keep else OTHER_CLASS,
+                          predicted if predicted in keep else OTHER_CLASS)] += count
+    rest = [metrics.per_class[c] for c in classes if c not in keep]
+    per_class = {c: metrics.per_class[c] for c in kept}
+    per_class[OTHER_CLASS] = ClassScores(
+        precision=math.fsum(s.precision for s in rest) / len(rest),
+        recall=math.fsum(s.recall for s in rest) / len(rest),
+        f1=math.fsum(s.f1 for s in rest) / len(rest),
+        support=sum(s.support for s in rest),
+        predicted=sum(s.predicted for s in rest),
+    )
+    return ClassFold(classes=len(classes), kept=kept, folded=len(rest), confusion=dict(folded_confusion),
+                     per_class=per_class)
 
 
 def require_keys(job: Job, cells: Iterable[ConfusionCell]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -10,12 +11,12 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from evaljobs import cli
+from evaljobs import cli, exposition
 from evaljobs.db.engine import connect
 from evaljobs.db.source import JobSource
 from evaljobs.windows import plan_window
 
-from tests.conftest import samples
+from tests.conftest import samples, scrape
 from tests.db.test_pipeline_db import AT, evaluate, make_job
 from tests.ops.test_run_store import store_rows
 from tests.test_cli import config_file, loaded_sqlite  # noqa: F401 - a fixture
@@ -253,3 +254,113 @@ def test_8_the_cli_warns_once_per_kind_and_pushes_the_counts(capsys, tmp_path, s
     assert job_row["status"] == "ok"
     stored = json.loads(job_row["result"])  # the job row's record keeps the counts and the warnings
     assert (stored["null_labels"], stored["conflicting_predictions"], len(stored["warnings"])) == (2, 2, 2)
+
+
+# ---- risk 3: more classes than max_classes -------------------------------------------------------
+def _many_classes(classes: int, rows: int, seed: int = 7) -> tuple[list[Prediction], list[Label]]:
+    """Classes c00, c01, ... of falling frequency (a long tail); about 70% of predictions right,
+    90% labelled, plus unlabelled ones."""
+    rng = random.Random(seed)
+    window = plan_window(AT, timedelta(days=1), timedelta(days=1))
+    names = [f"c{i:03d}" for i in range(classes)]
+    weights = [1 / (i + 1) for i in range(classes)]
+    predictions, labels = [], []
+    for i in range(rows):
+        actual = rng.choices(names, weights)[0]
+        guess = actual if rng.random() < 0.7 else rng.choices(names, weights)[0]
+        t = window.start + timedelta(seconds=rng.randrange(86400))
+        predictions.append(Prediction(f"p{i}", "v1", t, guess))
+        if rng.random() < 0.9:
+            labels.append(Label(f"p{i}", actual, window.end))
+    return predictions, labels
+
+
+@pytest.mark.parametrize("engine_url", THREE_ENGINES, indirect=True)
+def test_3_classes_beyond_max_classes_fold_into_other_and_the_averages_stay_exact(engine_url: str) -> None:
+    from sklearn import metrics as skm
+
+    predictions, labels = _many_classes(classes=14, rows=600)
+    load_url(engine_url, predictions, labels)
+    job = make_job("multiclass", max_classes=5)
+    result = evaluate(engine_url, job)
+    [v] = result.versions
+    truth = {label.prediction_id: label.label for label in labels}
+    y_true = [truth[p.prediction_id] for p in predictions if p.prediction_id in truth]
+    y_pred = [p.predicted_label for p in predictions if p.prediction_id in truth]
+    classes = sorted(set(y_true) | set(y_pred))
+    assert len(classes) == 14
+    # Accuracy and the averages are over all 14 classes, as scikit-learn's.
+    m = v.metrics
+    assert m.accuracy == pytest.approx(skm.accuracy_score(y_true, y_pred), abs=1e-12)
+    for average, got in (("macro", m.macro), ("weighted", m.weighted)):
+        p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
+        assert (got.precision, got.recall, got.f1) == pytest.approx((p, r, f), abs=1e-12), average
+    # The 5 classes with the most volume (predictions of them + labels of them) keep exact scores.
+    volume = {c: y_pred.count(c) + y_true.count(c) for c in classes}
+    volume = {c: n + sum(1 for p in predictions if p.prediction_id not in truth and p.predicted_label == c)
+              for c, n in volume.items()}
+    kept = sorted(sorted(classes, key=lambda c: (-volume[c], c))[:5])
+    fold = v.class_fold
+    assert fold is not None and fold.kept == tuple(kept) and (fold.classes, fold.folded) == (14, 9)
+    p, r, f, s = skm.precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=0)
+    exact = {c: (p[i], r[i], f[i], s[i]) for i, c in enumerate(classes)}
+    for c in kept:
+        got = fold.per_class[c]
+        assert (got.precision, got.recall, got.f1, got.support) == pytest.approx(exact[c], abs=1e-12)
+    rest = [c for c in classes if c not in kept]
+    other = fold.per_class["(other)"]
+    assert other.precision == pytest.approx(sum(exact[c][0] for c in rest) / 9, abs=1e-12)
+    assert other.f1 == pytest.approx(sum(exact[c][2] for c in rest) / 9, abs=1e-12)
+    assert other.support == sum(exact[c][3] for c in rest)
+    # The folded matrix is scikit-learn's, its folded rows and columns summed.
+    matrix = skm.confusion_matrix(y_true, y_pred, labels=classes)
+    shown = kept + ["(other)"]
+    fold_of = {c: c if c in kept else "(other)" for c in classes}
+    want = {(a, b): 0 for a in shown for b in shown}
+    for i, a in enumerate(classes):
+        for j, b in enumerate(classes):
+            want[(fold_of[a], fold_of[b])] += int(matrix[i, j])
+    assert {k: n for k, n in want.items() if n} == fold.confusion
+    # What is pushed: (5 + 1)^2 confusion series and 5 + 1 per class, not 14^2 and 14.
+    families = {f.name: f for f in exposition.version_families(v)}
+    assert len(families["model_confusion_predictions"].samples) == 36
+    assert {s.labels["class"] for s in families["model_f1_ratio"].samples} == set(shown)
+    assert families["model_folded_classes"].samples[0].value == 9
+    assert families["model_macro_f1_ratio"].samples[0].value == pytest.approx(m.macro.f1)
+    # One warning line, and the result is not partial.
+    assert not result.partial
+    [warning] = [str(w) for w in result.warnings]
+    assert "14 classes, more than max_classes 5: the 9 with the least volume in the window are summed into " \
+           "class \"(other)\"" in warning and "over all 14 classes" in warning
+
+
+def test_3_a_version_at_max_classes_is_not_folded(sqlite_url: str) -> None:
+    predictions, labels = _many_classes(classes=5, rows=300)
+    load_url(sqlite_url, predictions, labels)
+    result = evaluate(sqlite_url, make_job("multiclass", max_classes=5))
+    [v] = result.versions
+    assert v.class_fold is None and result.warnings == []
+    families = {f.name: f for f in exposition.version_families(v)}
+    assert families["model_folded_classes"].samples[0].value == 0
+    assert len(families["model_confusion_predictions"].samples) == 25
+
+
+def test_3_three_hundred_classes_push_a_bounded_number_of_series(capsys, tmp_path, sqlite_url, pushgateway) -> None:
+    """The issue's case: 300 classes made 90,945 series per version and a 5.7 MB stored row."""
+    predictions, labels = _many_classes(classes=300, rows=6000)
+    load_url(sqlite_url, predictions, labels)
+    config = config_file(tmp_path, sqlite_url, pushgateway.url)
+    config.write_text(config.read_text().replace("task: binary\n    positive_label: 1\n", "task: multiclass\n"))
+    code, _, err = run(capsys, "run", "j", "--config", str(config), "--at", AT.isoformat())
+    assert code == 0, err
+    [warning] = err.splitlines()
+    assert "max_classes 50" in warning and "summed into class \"(other)\"" in warning, err
+    families = scrape(f"{pushgateway.url}/metrics")
+    series = sum(len(f.samples) for f in families if f.name in {
+        "model_confusion_predictions", "model_precision_ratio", "model_recall_ratio", "model_f1_ratio"})
+    assert series == 51 * 51 + 3 * 51  # 2,754
+    [row] = [r for r in store_rows(sqlite_url) if r["row_kind"] == "version"]
+    record = json.loads(row["result"])
+    assert len(record["per_class"]) == 51 and record["classes"] > 290  # the seeded data has 299 of the 300
+    assert record["folded_classes"] == record["classes"] - 50 and len(record["confusion"]) <= 51 * 51
+    assert len(row["result"]) < 200_000, len(row["result"])
