@@ -284,8 +284,6 @@ class TaskResult:
     versions: list[VersionResult]
     orphan_labels: int = 0
     problems: list[Problem] = field(default_factory=list)
-    #: Said to the user without making the result partial (classes folded into "(other)").
-    warnings: list[Problem] = field(default_factory=list)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from evaljobs.config import Config, Job
 from evaljobs.db.engine import connect
 from evaljobs.db.source import IgnoredRows, JobSource
 from evaljobs.drift.evaluate import evaluate_drift
+from evaljobs.quality.classification import class_fold_warnings
 from evaljobs.quality.estimation import evaluate_estimate
 from evaljobs.quality.latency import latency_histograms
 from evaljobs.quality.label_delay import label_delays
@@ -83,7 +84,8 @@ def evaluate_job(
         versions, estimate_problems = _with_estimates(source, window, versions)
         problems.extend(estimate_problems)
     ignored = source.ignored_rows(window, compared_prediction(source))
-    warnings = list(quality.warnings) + ignored_row_warnings(job, ignored)
+    # On the full and the incremental path alike (both build versions with version_result).
+    warnings = class_fold_warnings(job, versions) + ignored_row_warnings(job, ignored)
     return JobResult(
         job=job.name,
         model=job.model,

@@ -30,7 +30,6 @@ def evaluate_classification(source: JobSource, window: Window) -> TaskResult:
     """Every version of a classification job that has predictions in ``window``."""
     job = source.job
     problems: list[Problem] = []
-    warnings: list[Problem] = []
     scored_task = job.task == "binary" and "score" in source.available_optional
     aggregates = source.window_aggregates(window, with_ranks=scored_task)
     require_keys(job, aggregates.cells)
@@ -45,16 +44,22 @@ def evaluate_classification(source: JobSource, window: Window) -> TaskResult:
             scores, problem = score_metrics(cells, aggregates.ranks.get(version), job.positive_label or "")
             if problem:
                 problems.append(Problem(f"job {job.name!r} version {version!r}", problem))
-        result = version_result(source, window, version, cells, aggregates.totals.get(version, 0), scores)
-        if result.class_fold is not None:
-            fold = result.class_fold
-            warnings.append(Problem(f"job {job.name!r} version {version!r}", (
+        versions.append(version_result(source, window, version, cells, aggregates.totals.get(version, 0), scores))
+    return TaskResult(versions, aggregates.orphan_labels, problems)
+
+
+def class_fold_warnings(job: Job, versions: Iterable[VersionResult]) -> list[Problem]:
+    """One warning line per version whose classes were folded (:func:`fold_classes`)."""
+    warnings = []
+    for version in versions:
+        fold = version.class_fold
+        if fold is not None:
+            warnings.append(Problem(f"job {job.name!r} version {version.model_version!r}", (
                 f"{fold.classes} classes, more than max_classes {job.max_classes}: the {fold.folded} with the "
                 f"least volume in the window are summed into class \"{OTHER_CLASS}\" in the per-class and "
                 f"confusion series and the stored record; accuracy and the macro and weighted averages are "
                 f"over all {fold.classes} classes")))
-        versions.append(result)
-    return TaskResult(versions, aggregates.orphan_labels, problems, warnings)
+    return warnings
 
 
 def version_result(
