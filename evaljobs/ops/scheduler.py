@@ -40,7 +40,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from evaljobs.config import CatchUp, Config, Job
 from evaljobs.durations import format_duration
-from evaljobs.errors import EXIT_OK, EvaljobsError
+from evaljobs.errors import EXIT_OK, EvaljobsError, one_line
 from evaljobs.ops.runs import JobRuns, describe_window, push_or_log, utc_now
 from evaljobs.windows import cron_trigger, fire_times, iso, latest_fire_time, previous_fire_time
 
@@ -179,6 +179,9 @@ class Scheduler:
                           time.monotonic() - started, exc)
                 continue
             log.info("%s", outcome.describe())
+            # What `run` prints as warnings: partial results' problems and the data warnings.
+            for problem in (outcome.result.problems + outcome.result.warnings) if outcome.result else ():
+                log.warning("%s", one_line(str(problem)))
             if outcome.status != "skipped":
                 push_or_log(self.runs, job)
 

@@ -364,3 +364,25 @@ def test_3_three_hundred_classes_push_a_bounded_number_of_series(capsys, tmp_pat
     assert len(record["per_class"]) == 51 and record["classes"] > 290  # the seeded data has 299 of the 300
     assert record["folded_classes"] == record["classes"] - 50 and len(record["confusion"]) <= 51 * 51
     assert len(row["result"]) < 200_000, len(row["result"])
+
+
+def test_8_the_scheduler_logs_the_warnings(caplog, tmp_path, sqlite_url) -> None:
+    """`schedule` has no stderr summary: the same warning lines go to its log."""
+    import logging
+
+    from evaljobs.config import load_config
+    from evaljobs.ops.runner import Runner
+    from evaljobs.ops.runs import JobRuns
+    from evaljobs.ops.scheduler import Scheduler
+    from evaljobs.ops.store import ResultsStore
+
+    predictions, labels = _ignored_rows_data()
+    _load_loose(sqlite_url, predictions, labels)
+    config = load_config(config_file(tmp_path, sqlite_url))
+    with Runner(config) as runner:
+        runs = JobRuns(runner, ResultsStore(runner.engine), sink=None)
+        scheduler = Scheduler(config, runs, clock=lambda: AT)
+        with caplog.at_level(logging.INFO, logger="evaljobs"):
+            scheduler.run_due(config.job("j"), AT, None)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2 and "NULL 'label'" in warnings[0] and "predict different values" in warnings[1], warnings
