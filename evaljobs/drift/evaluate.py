@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 from evaljobs.config import Drift, Job
@@ -117,9 +117,14 @@ def plan_values(
 
 
 def evaluate_drift(
-    source: JobSource, window: Window, versions: Sequence[str]
+    source: JobSource, window: Window, versions: Sequence[str],
+    categorical_parts: Callable[[DriftValue, ReferenceRows, int, int], CategoricalSummaries | None] | None = None,
 ) -> tuple[dict[str, DriftReport], list[Problem]]:
-    """Drift of every version in ``versions`` (except a reference version) against the job's reference."""
+    """Drift of every version in ``versions`` (except a reference version) against the job's reference.
+
+    ``categorical_parts`` (incremental windows, :mod:`evaljobs.ops.incremental`) gives a
+    categorical value's summaries from stored parts, or None to query them as usual.
+    """
     job = source.job
     drift = job.drift
     if drift is None or not versions:
@@ -154,7 +159,9 @@ def evaluate_drift(
                 summary: NumericSummaries | CategoricalSummaries = _numeric_summaries(drift_source, value, window, reference, drift)
                 rows_in_reference = summary.reference.rows
             else:
-                summary = drift_source.categorical(value, window, reference, drift.max_categories, len(versions))
+                summary = ((categorical_parts(value, reference, drift.max_categories, len(versions))
+                            if categorical_parts else None)
+                           or drift_source.categorical(value, window, reference, drift.max_categories, len(versions)))
                 rows_in_reference = summary.reference_rows
         except DriftInputError as exc:
             problems.append(Problem(where, str(exc)))

@@ -64,6 +64,7 @@ KIND = "window_part"
 DELAY_KIND = "delay_part"
 ORPHAN_KIND = "orphan_part"
 HISTORY_KIND = "history"
+DRIFT_KIND = "drift_part"
 #: Where a count of "all predictions before the window" starts when nothing is stored.
 _HISTORY_START = datetime(1900, 1, 1, tzinfo=timezone.utc)
 #: At most this many statements recompute stale parts; beyond, the closest runs are joined.
@@ -101,12 +102,25 @@ def plan_parts(window: Window, part: timedelta) -> PartPlan | None:
     offset = (window.end - _EPOCH) % part
     if offset.microseconds:
         return None
-    first = (window.start - _EPOCH - offset) // part
-    last = (window.end - _EPOCH - offset) // part - 1
+    return parts_between(window.start, window.end, PartPlan((), int(offset.total_seconds()),
+                                                            int(part.total_seconds())))
+
+
+def parts_between(start: datetime, end: datetime, grid: PartPlan) -> PartPlan:
+    """The parts of ``grid`` that meet ``[start, end)``, clipped to it."""
+    part, offset = timedelta(seconds=grid.part_seconds), timedelta(seconds=grid.offset_seconds)
+    first = (start - _EPOCH - offset) // part
+    last = -((-(end - _EPOCH - offset)) // part) - 1  # the part that holds the instant before end
     parts = tuple(
-        Part(n, max(window.start, _EPOCH + offset + n * part), min(window.end, _EPOCH + offset + (n + 1) * part))
+        Part(n, max(start, _EPOCH + offset + n * part), min(end, _EPOCH + offset + (n + 1) * part))
         for n in range(first, last + 1))
-    return PartPlan(parts, int(offset.total_seconds()), int(part.total_seconds()))
+    return PartPlan(parts, grid.offset_seconds, grid.part_seconds)
+
+
+def grid_floor(moment: datetime, grid: PartPlan) -> datetime:
+    """The start of the grid part that holds ``moment``."""
+    part, offset = timedelta(seconds=grid.part_seconds), timedelta(seconds=grid.offset_seconds)
+    return _EPOCH + offset + ((moment - _EPOCH - offset) // part) * part
 
 
 def query_ranges(numbers: Iterable[int], most: int = MAX_RECOMPUTE_QUERIES) -> list[tuple[int, int]]:
@@ -313,6 +327,8 @@ class IncrementalResult:
     delay_reused: int = 0
     delay_recomputed: int = 0
     orphan_recomputed: int = 0
+    #: Categorical drift from parts (evaljobs.drift.evaluate's categorical_parts), None without drift.
+    drift: "DriftParts | None" = None
 
 
 def applies(source: JobSource) -> bool:
@@ -389,7 +405,8 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
     if plan is None:
         return None
     try:
-        stored = {kind: store.summaries(job.name, kind) for kind in (KIND, DELAY_KIND, ORPHAN_KIND, HISTORY_KIND)}
+        stored = {kind: store.summaries(job.name, kind)
+                  for kind in (KIND, DELAY_KIND, ORPHAN_KIND, HISTORY_KIND, DRIFT_KIND)}
     except EvaljobsError as exc:
         # The parts are a cache: without them (a role not granted the table, say) the window is
         # evaluated fully, as without a results store.
@@ -408,8 +425,13 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
     with_delays = delay_plan is not None and all(
         on_grid(due, plan) or due >= window.end or due <= look_start for due in dues)
     span_start = look_start if with_delays else window.start
+    if job.drift is not None and job.drift.reference.kind == "previous_window":
+        span_start = min(span_start, window.start - window.length)  # categorical drift's reference parts
+    # Counted over whole grid parts, so that a part's fingerprint always covers the same span
+    # (a clipped first part's is its whole grid part's: a change beside it recomputes it too).
+    span_start = grid_floor(span_start, plan)
     base |= {"lookback_start": source.bind_time(look_start)}
-    numbers = {p.number for p in (delay_plan.parts if with_delays else plan.parts)}
+    numbers = {p.number for p in parts_between(span_start, window.end, plan).parts}
     counts: dict[int, str] = {}
     for row in source.query("incremental_part_counts", base | {"window_start": source.bind_time(span_start)}):
         _check_number(row.part, numbers)
@@ -481,10 +503,123 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
     log.debug("job %s: window parts: %d reused (%d updated for late labels), %d recomputed; label-delay parts: "
               "%d reused, %d recomputed; %d orphan part(s) recomputed; %d statement(s)", job.name, reused,
               len(updated), len(recomputed), *delay_stats, orphan_recomputed, queries)
+    drift = (DriftParts(source, window, plan, counts, digest, stored[DRIFT_KIND], store, moment, base)
+             if job.drift is not None else None)
     return IncrementalResult(quality, latency, problems, delays, delay_problems, reused=reused,
                              updated=len(updated), recomputed=len(recomputed), queries=queries,
                              delay_reused=delay_stats[0], delay_recomputed=delay_stats[1],
-                             orphan_recomputed=orphan_recomputed)
+                             orphan_recomputed=orphan_recomputed, drift=drift)
+
+
+@dataclass
+class DriftParts:
+    """Categorical drift of feature columns and the predicted label from stored parts: per part,
+    version and value, how many predictions (``sql/incremental_drift_counts.sql``; they depend on
+    the predictions alone, so a part holds while its fingerprint does). The window's parts give
+    the versions' counts; the reference is the same parts of one version (``kind: version``) or
+    the previous window's parts (``kind: previous_window``: the previous run's current window).
+    Other references (a baseline, a table), label drift and numeric values are queried as before."""
+
+    source: JobSource
+    window: Window
+    grid: PartPlan
+    counts: dict[int, str]
+    digest: str
+    stored: dict[str, "Summary"]
+    store: "ResultsStore"
+    moment: datetime
+    base: dict[str, Any]
+    reused: int = 0
+    recomputed: int = 0
+
+    def categorical(self, value: Any, reference: Any, max_categories: int, versions: int) -> Any:
+        """:class:`~evaljobs.drift.queries.CategoricalSummaries` of ``value``, or None to query it."""
+        from evaljobs.drift.queries import CategoricalSummaries
+
+        job, window = self.source.job, self.window
+        kind = job.drift.reference.kind if job.drift else None
+        if value.is_label or value.kind != "categorical" or reference.source != "predictions":
+            return None
+        if kind == "version":
+            reference_parts = parts_between(window.start, window.end, self.grid).parts
+        elif kind == "previous_window" and on_grid(window.start, self.grid):
+            # (Off the grid, the previous window's last part and the window's first would share a number.)
+            reference_parts = parts_between(window.start - window.length, window.start, self.grid).parts
+        else:
+            return None
+        window_parts = parts_between(window.start, window.end, self.grid).parts
+        wanted = {p.number: p for p in (*reference_parts, *window_parts)}
+        found = self._part_counts(value, wanted, max_categories, versions)
+        if found is None:
+            return None
+        current: dict[str, dict[str | None, int]] = {}
+        for part in window_parts:
+            for (version, item), n in found[(part.start, part.end)].items():
+                current.setdefault(version, {})
+                current[version][item] = current[version].get(item, 0) + n
+        referenced: dict[str | None, int] = {}
+        for part in reference_parts:
+            for (version, item), n in found[(part.start, part.end)].items():
+                if reference.version is None or version == reference.version:
+                    referenced[item] = referenced.get(item, 0) + n
+        groups = len(referenced) + sum(len(c) for c in current.values())
+        if groups >= (max_categories + 1) * (versions + 1) + 1:
+            return None  # the full query decides which of too many categories it returns
+        distinct = len({v for v in referenced if v is not None}
+                       | {v for c in current.values() for v in c if v is not None})
+        reference_nulls = referenced.pop(None, 0)
+        nulls = {version: c.pop(None, 0) for version, c in current.items()}
+        return CategoricalSummaries(referenced, reference_nulls, current, nulls, distinct, truncated=False)
+
+    def _part_counts(self, value: Any, wanted: dict[int, Part], max_categories: int,
+                     versions: int) -> dict[tuple[datetime, datetime], dict[tuple, int]] | None:
+        """Per part (by bounds): (version, value) -> predictions, reusing stored parts."""
+        source = self.source
+        identity = f"{value.name}/{value.column}/{value.kind}"
+        out: dict[tuple[datetime, datetime], dict[tuple, int]] = {}
+        stale: set[int] = set()
+        for number, part in wanted.items():
+            if number not in self.counts:
+                out[(part.start, part.end)] = {}
+                continue
+            summary = self.stored.get(f"{part_key(self.digest, part)}/{identity}")
+            if summary is None or summary.fingerprint != self.counts[number]:
+                stale.add(number)
+            else:
+                out[(part.start, part.end)] = {(v, item): int(n) for v, item, n in json.loads(summary.payload)}
+                self.reused += 1
+        written = []
+        per_part = (max_categories + 2) * max(versions, 1) * 2
+        expression = f"CAST(p.{source.quote(value.column)} AS {source.spec.text_type})"
+        for first, last in query_ranges(stale):
+            start, end = wanted[first].start, wanted[last].end
+            numbers = set(range(first, last + 1))
+            limit = per_part * len(numbers) + 1
+            params = self.base | {"window_start": source.bind_time(start), "window_end": source.bind_time(end),
+                                  "row_limit": limit}
+            try:
+                rows = source.query("incremental_drift_counts", params, {"current_value": expression})
+            except EvaljobsError:
+                return None  # the full query reports what is wrong with the value
+            if len(rows) >= limit:
+                return None  # too many categories for parts: the full query refuses the value
+            fresh: dict[int, dict[tuple, int]] = {}
+            for row in rows:
+                _check_number(row.part, numbers)
+                fresh.setdefault(int(row.part), {})[(row.model_version, row.value)] = int(row.n)
+            for number in numbers:
+                if number not in wanted:
+                    continue
+                part = wanted[number]
+                out[(part.start, part.end)] = fresh.get(number, {})
+                self.recomputed += 1
+                if number in self.counts:
+                    written.append((f"{part_key(self.digest, part)}/{identity}", self.counts[number],
+                                    json.dumps([[v, item, n] for (v, item), n in out[(part.start, part.end)].items()],
+                                               separators=(",", ":"))))
+        _save(self.store, source.job.name, DRIFT_KIND, written, [], "", self.window, self.moment,
+              keep=2 * self.window.length)
+        return out
 
 
 def _check_number(number: Any, numbers: set[int]) -> None:

@@ -77,7 +77,9 @@ def evaluate_job(
         segments, folds = evaluate_segments(source, window)
         versions = [replace(v, segments=segments.get(v.model_version, ()), segment_folds=folds) for v in versions]
     if job.drift is not None:
-        drift_reports, drift_problems = evaluate_drift(source, window, [v.model_version for v in versions])
+        drift_reports, drift_problems = evaluate_drift(
+            source, window, [v.model_version for v in versions],
+            categorical_parts=parts.drift.categorical if parts and parts.drift else None)
         versions = [replace(v, drift=drift_reports.get(v.model_version)) for v in versions]
         problems.extend(drift_problems)
     if job.estimate is not None:

@@ -54,8 +54,9 @@ def data(task: str, seed: int = 7) -> tuple[list[Prediction], list[Label]]:
         if i % 50 == 0:
             at = start + timedelta(hours=rng.randrange(11))  # exactly on a part boundary
         latency = None if rng.random() < 0.1 else rng.randrange(400) / 64
+        country = None if rng.random() < 0.05 else rng.choice(["US", "GB", "DE", "FR"])
         predictions.append(Prediction(f"p{i}", rng.choice(["v1", "v2"]), at, rng.choice(classes),
-                                      latency_seconds=latency))
+                                      latency_seconds=latency, extra={"country": country}))
         if rng.random() < 0.7:
             labeled_at = at + timedelta(seconds=rng.randrange(5 * 3600))
             labels.append(Label(f"p{i}", rng.choice(classes), labeled_at))
@@ -86,13 +87,19 @@ def check(engine, job: Job, at: datetime, labels_as_of: datetime | None = None) 
     assert full.versions and all(v.latency for v in full.versions if v.window_predictions)
     # Label delays come from parts when their "due" times fall on the grid (labels_as_of = at here).
     assert (stats.delays is not None) == (labels_as_of is None) and all(v.label_delay for v in full.versions)
+    if job.drift is not None:
+        assert from_parts.versions[-1].drift and from_parts.versions[-1].drift.features
+        assert stats.drift is not None
     return stats
 
 
 @THREE_ENGINES
 @pytest.mark.parametrize("task", ["multiclass", "binary"])
 def test_parts_equal_the_full_window_through_late_data_and_a_moving_window(engine_url: str, task: str) -> None:
-    job = make_job(task)
+    # Categorical drift of a feature and the predicted label from parts: against the previous
+    # window (the previous run's parts) for one task, against version v1 in the window for the other.
+    reference = {"kind": "previous_window"} if task == "multiclass" else {"kind": "version", "version": "v1"}
+    job = make_job(task, drift={"reference": reference, "features": [{"name": "country", "kind": "categorical"}]})
     predictions, labels = data(task)
     engine = connect(engine_url, create=True)
     try:
