@@ -49,7 +49,8 @@ def reference_rows(job: Job, window: Window) -> tuple[ReferenceRows, str]:
         rows = ReferenceRows("predictions", window.start - window.length, window.start, reference.version)
         return rows, f"previous window {_span(rows.start, rows.end)}{of_version}"
     if reference.kind == "version":
-        return (ReferenceRows("predictions", window.start, window.end, reference.version),
+        return (ReferenceRows("predictions", window.start, window.end, reference.version,
+                              excluded_version=reference.version),
                 f"version {reference.version} over the same window")
     return ReferenceRows("table", table=reference.table), f"table {reference.table}"
 

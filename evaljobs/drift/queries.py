@@ -45,6 +45,10 @@ class ReferenceRows:
     end: Any = None
     version: str | None = None
     table: str | None = None
+    #: A version left out of the window's rows: the reference version of a champion comparison
+    #: (``kind: version``), which gets no drift of its own, so its rows are summarised once (as
+    #: the reference) instead of twice.
+    excluded_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -179,7 +183,7 @@ class DriftSource:
         return sqlfiles.render(name, ids, dialect=dialect)
 
     def _params(self, window: Window, reference: ReferenceRows) -> dict[str, Any]:
-        params = self.source.window_params(window)
+        params = self.source.window_params(window) | {"excluded_version": reference.excluded_version}
         if reference.source == "predictions":
             params |= {
                 "reference_start": self.source.bind_time(reference.start),

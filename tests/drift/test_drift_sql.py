@@ -249,6 +249,32 @@ def test_reference_kinds_select_the_right_rows(engine):
     assert feature(reports, "v1", "x").statistic("ks").score == pytest.approx(stats.ks_2samp(v2, v1).statistic)
 
 
+def test_a_champion_reference_is_summarised_once(engine):
+    """With ``kind: version`` the reference version's rows are the reference only: the window's
+    summaries leave it out (it gets no drift), numeric, categorical and label alike."""
+    from evaljobs.drift.evaluate import plan_values, reference_rows
+    from evaljobs.drift.queries import DriftSource
+
+    rows = [{"version": "v1", "at": in_window(i), "x": float(i % 7), "c": "ab"[i % 3 == 0]} for i in range(40)]
+    rows += [{"version": "v2", "at": in_window(100 + i), "x": float(i % 5) + 3, "c": "ac"[i % 2]} for i in range(25)]
+    write(engine, rows, [{"id": f"p{i}", "label": "a", "at": in_window(200 + i)} for i in range(65)])
+    job = make_job({"reference": {"kind": "version", "version": "v2"},
+                    "features": ["x", {"name": "c", "kind": "categorical"}]})
+    source = JobSource(engine, job)
+    source.check_schema()
+    drift_source = DriftSource(source)
+    reference, _ = reference_rows(job, WINDOW)
+    assert reference.excluded_version == "v2"
+    values, _ = plan_values(job, drift_source.columns("predictions"), None, False)
+    by_name = {v.name: v for v in values}
+    numeric = drift_source.numeric_exact(by_name["x"], WINDOW, reference, 10)
+    assert set(numeric.versions) == {"v1"} and numeric.reference.values == 25
+    for name in ("c", "label"):
+        summary = drift_source.categorical(by_name[name], WINDOW, reference, 100, 2)
+        assert set(summary.versions) == {"v1"}, name
+        assert sum(summary.versions["v1"].values()) == 40 and summary.reference_rows == 25, name
+
+
 def test_label_drift_uses_the_latest_label_of_labelled_predictions(engine):
     reference_rows = [{"version": "v1", "at": BASELINE_AT + timedelta(seconds=i)} for i in range(12)]
     current_rows = [{"version": "v1", "at": in_window(i)} for i in range(10)]
