@@ -65,6 +65,7 @@ DELAY_KIND = "delay_part"
 ORPHAN_KIND = "orphan_part"
 HISTORY_KIND = "history"
 DRIFT_KIND = "drift_part"
+REFERENCE_KIND = "reference"
 #: Where a count of "all predictions before the window" starts when nothing is stored.
 _HISTORY_START = datetime(1900, 1, 1, tzinfo=timezone.utc)
 #: At most this many statements recompute stale parts; beyond, the closest runs are joined.
@@ -406,7 +407,7 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
         return None
     try:
         stored = {kind: store.summaries(job.name, kind)
-                  for kind in (KIND, DELAY_KIND, ORPHAN_KIND, HISTORY_KIND, DRIFT_KIND)}
+                  for kind in (KIND, DELAY_KIND, ORPHAN_KIND, HISTORY_KIND, DRIFT_KIND, REFERENCE_KIND)}
     except EvaljobsError as exc:
         # The parts are a cache: without them (a role not granted the table, say) the window is
         # evaluated fully, as without a results store.
@@ -503,8 +504,8 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
     log.debug("job %s: window parts: %d reused (%d updated for late labels), %d recomputed; label-delay parts: "
               "%d reused, %d recomputed; %d orphan part(s) recomputed; %d statement(s)", job.name, reused,
               len(updated), len(recomputed), *delay_stats, orphan_recomputed, queries)
-    drift = (DriftParts(source, window, plan, counts, digest, stored[DRIFT_KIND], store, moment, base)
-             if job.drift is not None else None)
+    drift = (DriftParts(source, window, plan, counts, digest, stored[DRIFT_KIND], store, moment, base,
+                        stored[REFERENCE_KIND]) if job.drift is not None else None)
     return IncrementalResult(quality, latency, problems, delays, delay_problems, reused=reused,
                              updated=len(updated), recomputed=len(recomputed), queries=queries,
                              delay_reused=delay_stats[0], delay_recomputed=delay_stats[1],
@@ -517,8 +518,10 @@ class DriftParts:
     version and value, how many predictions (``sql/incremental_drift_counts.sql``; they depend on
     the predictions alone, so a part holds while its fingerprint does). The window's parts give
     the versions' counts; the reference is the same parts of one version (``kind: version``) or
-    the previous window's parts (``kind: previous_window``: the previous run's current window).
-    Other references (a baseline, a table), label drift and numeric values are queried as before."""
+    the previous window's parts (``kind: previous_window``: the previous run's current window),
+    and a ``baseline`` or ``table`` reference is summarised once (kind ``reference``, keyed by its
+    definition and the value) and reused while its fingerprint holds. Label drift and numeric
+    values are queried as before."""
 
     source: JobSource
     window: Window
@@ -529,6 +532,7 @@ class DriftParts:
     store: "ResultsStore"
     moment: datetime
     base: dict[str, Any]
+    reference_summaries: dict[str, "Summary"] = field(default_factory=dict)
     reused: int = 0
     recomputed: int = 0
 
@@ -538,13 +542,15 @@ class DriftParts:
 
         job, window = self.source.job, self.window
         kind = job.drift.reference.kind if job.drift else None
-        if value.is_label or value.kind != "categorical" or reference.source != "predictions":
+        if value.is_label or value.kind != "categorical":
             return None
         if kind == "version":
             reference_parts = parts_between(window.start, window.end, self.grid).parts
         elif kind == "previous_window" and on_grid(window.start, self.grid):
             # (Off the grid, the previous window's last part and the window's first would share a number.)
             reference_parts = parts_between(window.start - window.length, window.start, self.grid).parts
+        elif kind in ("baseline", "table"):
+            reference_parts = ()
         else:
             return None
         window_parts = parts_between(window.start, window.end, self.grid).parts
@@ -558,6 +564,11 @@ class DriftParts:
                 current.setdefault(version, {})
                 current[version][item] = current[version].get(item, 0) + n
         referenced: dict[str | None, int] = {}
+        if kind in ("baseline", "table"):
+            stored_reference = self._reference(value, reference, max_categories)
+            if stored_reference is None:
+                return None
+            referenced = dict(stored_reference)
         for part in reference_parts:
             for (version, item), n in found[(part.start, part.end)].items():
                 if reference.version is None or version == reference.version:
@@ -570,6 +581,45 @@ class DriftParts:
         reference_nulls = referenced.pop(None, 0)
         nulls = {version: c.pop(None, 0) for version, c in current.items()}
         return CategoricalSummaries(referenced, reference_nulls, current, nulls, distinct, truncated=False)
+
+    def _reference(self, value: Any, reference: Any, max_categories: int) -> dict[str | None, int] | None:
+        """A baseline's or table's value counts: stored once per reference definition and value,
+        and reused while its fingerprint (a baseline's count and latest predicted_at, a table's
+        row count) holds. None when it has too many values (the full query refuses it)."""
+        from evaljobs.drift.queries import DriftInputError, DriftSource
+
+        source, job = self.source, self.source.job
+        drift_source = DriftSource(source)
+        params = drift_source._params(self.window, reference)
+        fingerprint_query = ("incremental_reference_fingerprint" if reference.source == "predictions"
+                             else "incremental_reference_table_fingerprint")
+        try:
+            [row] = drift_source._run(fingerprint_query, value, reference, params)
+        except (DriftInputError, EvaljobsError):
+            return None
+        current = fingerprint(int(row.n), row.last_at)
+        key = hashlib.sha256(json.dumps({
+            "model": job.model, "predictions": job.tables.predictions, "version_column": job.columns.model_version,
+            "reference": job.drift.reference.model_dump(mode="json"), "value": [value.name, value.column,
+            value.reference_column, value.kind], "text_type": source.spec.text_type,
+        }, sort_keys=True, default=str).encode()).hexdigest()[:24]
+        kept = self.reference_summaries.get(key)
+        if kept is not None and kept.fingerprint == current:
+            self.reused += 1
+            return {item: int(n) for item, n in json.loads(kept.payload)}
+        limit = max_categories + 2
+        try:
+            rows = drift_source._run("incremental_reference_counts", value, reference, params | {"row_limit": limit})
+        except (DriftInputError, EvaljobsError):
+            return None
+        if len(rows) >= limit:
+            return None
+        counts = {row.value: int(row.n) for row in rows}
+        self.recomputed += 1
+        _save(self.store, job.name, REFERENCE_KIND,
+              [(key, current, json.dumps([[item, n] for item, n in counts.items()], separators=(",", ":")))],
+              [], "", self.window, self.moment, keep=timedelta(days=3650))
+        return counts
 
     def _part_counts(self, value: Any, wanted: dict[int, Part], max_categories: int,
                      versions: int) -> dict[tuple[datetime, datetime], dict[tuple, int]] | None:

@@ -265,3 +265,55 @@ def test_backfill_and_live_runs_through_the_store_equal_full_evaluations(engine_
             assert len(report.results) == 5 and ResultsStore(runner.engine).summaries("j", incremental.KIND)
     finally:
         engine.dispose()
+
+
+@THREE_ENGINES
+@pytest.mark.parametrize("kind", ["baseline", "table"])
+def test_a_fixed_reference_is_summarised_once_until_its_rows_change(engine_url: str, kind: str) -> None:
+    from tests.dbdata import create_table
+
+    if kind == "baseline":
+        reference = {"kind": "baseline", "start": (T1 - 10 * HOUR).isoformat(), "end": (T1 - 7 * HOUR).isoformat()}
+        drift = {"reference": reference, "features": [{"name": "country", "kind": "categorical"}], "label": False}
+    else:
+        reference = {"kind": "table", "table": "training"}
+        drift = {"reference": reference, "features": [{"name": "country", "kind": "categorical"}],
+                 "label": False, "predicted_label": False}
+    job = make_job("multiclass", drift=drift)
+    engine = connect(engine_url, create=True)
+    try:
+        load(engine, *data("multiclass", seed=5))
+        create_table(engine, "training", {"country": "VARCHAR(64)"})
+        insert(engine, "training", [{"country": c} for c in ["US"] * 5 + ["GB"] * 3 + ["DE", None]])
+
+        def reference_use(at: datetime) -> tuple[int, int]:
+            source, store = JobSource(engine, job), ResultsStore(engine)
+            source.check_schema()
+            window = plan_window(at, job.window, job.label_delay)
+            parts = incremental.evaluate_incremental(source, window, store)
+            from evaljobs.drift.evaluate import evaluate_drift
+
+            versions = [v.model_version for v in parts.quality.versions]
+            from_parts = evaluate_drift(source, window, versions, categorical_parts=parts.drift.categorical)
+            full = evaluate_drift(source, window, versions)
+            assert {v: r.to_dict() for v, r in from_parts[0].items()} == {v: r.to_dict() for v, r in full[0].items()}
+            assert from_parts[1] == full[1] and full[0]
+            stored = store.summaries("j", incremental.REFERENCE_KIND)
+            assert len(stored) == (2 if kind == "baseline" else 1)  # country (and predicted_label)
+            return parts.drift.reused, parts.drift.recomputed
+
+        values = 2 if kind == "baseline" else 1
+        first = reference_use(T1)
+        assert first[1] >= values  # the reference summarised (and the window's parts)
+        again = reference_use(T1 + HOUR)
+        assert again[0] >= values and again[1] == 1 * values  # the reference reused; the window's new part read
+        if kind == "baseline":
+            insert(engine, "predictions", [{"prediction_id": "extra", "model_name": "m", "model_version": "v1",
+                                            "predicted_at": T1 - 8 * HOUR, "predicted_label": "a", "score": None,
+                                            "latency_seconds": None, "country": "FR"}])
+        else:
+            insert(engine, "training", [{"country": "FR"}])
+        changed = reference_use(T1 + HOUR)
+        assert changed[1] == values  # the reference summarised again
+    finally:
+        engine.dispose()
