@@ -68,6 +68,8 @@ DRIFT_KIND = "drift_part"
 REFERENCE_KIND = "reference"
 #: Where a count of "all predictions before the window" starts when nothing is stored.
 _HISTORY_START = datetime(1900, 1, 1, tzinfo=timezone.utc)
+#: A window of more parts than this is evaluated whole (a part too short for it: say so).
+MAX_PARTS = 2500
 #: At most this many statements recompute stale parts; beyond, the closest runs are joined.
 MAX_RECOMPUTE_QUERIES = 8
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -405,6 +407,10 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
     plan = plan_parts(window, length)
     if plan is None:
         return None
+    if len(plan.parts) > MAX_PARTS:
+        log.info("job %s: a %s window in parts of %s would be %d parts (at most %d): evaluating it whole; "
+                 "set incremental.part longer", job.name, window.length, length, len(plan.parts), MAX_PARTS)
+        return None
     try:
         stored = {kind: store.summaries(job.name, kind)
                   for kind in (KIND, DELAY_KIND, ORPHAN_KIND, HISTORY_KIND, DRIFT_KIND, REFERENCE_KIND)}
@@ -423,7 +429,7 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
     look_start = window.end - lookback(window, job.label_delay)
     dues = [window.labels_as_of - k * job.label_delay for k in MULTIPLES]
     delay_plan = plan_parts(Window(look_start, window.end, window.evaluated_at, window.labels_as_of), length)
-    with_delays = delay_plan is not None and all(
+    with_delays = delay_plan is not None and len(delay_plan.parts) <= 4 * MAX_PARTS and all(
         on_grid(due, plan) or due >= window.end or due <= look_start for due in dues)
     span_start = look_start if with_delays else window.start
     if job.drift is not None and job.drift.reference.kind == "previous_window":

@@ -317,3 +317,34 @@ def test_a_fixed_reference_is_summarised_once_until_its_rows_change(engine_url: 
         assert changed[1] == values  # the reference summarised again
     finally:
         engine.dispose()
+
+
+def test_too_many_parts_evaluate_the_window_whole(sqlite_url: str, caplog) -> None:
+    job = make_job("multiclass", window="90d", schedule="* * * * *")  # a minute's parts: 129,600
+    engine = connect(sqlite_url, create=True)
+    try:
+        load(engine, *data("multiclass"))
+        source, store = JobSource(engine, job), ResultsStore(engine)
+        source.check_schema()
+        window = plan_window(T1, job.window, job.label_delay)
+        with caplog.at_level("INFO", logger="evaljobs.incremental"):
+            assert incremental.evaluate_incremental(source, window, store) is None
+        assert "129600 parts (at most 2500)" in caplog.text and "set incremental.part longer" in caplog.text
+        assert comparable(evaluate_job(source, window, summaries=store)) == comparable(evaluate_job(source, window))
+        assert store.summaries("j", incremental.KIND) == {}
+    finally:
+        engine.dispose()
+
+
+def test_incremental_settings() -> None:
+    from evaljobs.config import parse_config
+    from evaljobs.errors import ConfigError
+
+    assert make_job("multiclass", incremental=False).incremental.enabled is False
+    assert make_job("multiclass", incremental={"part": "2h"}).incremental.part == 2 * HOUR
+    assert make_job("multiclass").incremental.part is None  # the schedule's interval
+    text = ("database: sqlite:///x.db\njobs:\n  - {name: j, model: m, task: multiclass, window: 1d, "
+            "schedule: '0 * * * *', incremental: {part: 30s}}\n")
+    with pytest.raises(ConfigError) as error:
+        parse_config(text)
+    assert "incremental.part" in str(error.value) and "at least 1m" in str(error.value)
