@@ -4,10 +4,17 @@ Each engine generates the same N predictions in its own SQL (deterministic formu
 numbers, so every engine holds identical rows): 3 versions, a binary label with a score, a
 latency, a numeric feature ``x``; 80% labelled. Then, each in a fresh process:
 
-  floor       SELECT count(*) of the predictions-labels join over the window (the cost of reading)
+  floor       SELECT count(*) of the predictions-labels inner join over the window (the cost of
+              reading; an inner join, since PostgreSQL drops a LEFT JOIN to a keyed labels table)
   core        ``evaljobs run`` of a binary job: confusion, ROC AUC, log loss, Brier, latency
   core+drift  the same job with drift of ``x`` (numeric: KS, Wasserstein, PSI) and of the predicted
               label against version v0 over the same window
+
+Keys as the reference schema and ``make bench`` declare them: labels has one row per prediction
+(a primary key on PostgreSQL and DuckDB, a unique index on SQLite), so evaljobs takes the
+unique-label path instead of ranking labels, and predictions one row per (prediction_id,
+model_version), so it need not look for conflicting duplicates. Spark's tables (Parquet) cannot
+declare keys, so there evaluate_job ranks labels and looks for duplicates: that is part of its ratio.
 
 Seconds are wall time of the process (``evaljobs run`` includes Python's start-up, about 1 s);
 peak RSS is the client's (Spark's JVM is a server, not counted). Spark runs in a Thrift Server
@@ -71,8 +78,21 @@ GENERATE = {
               "at": "timestamp_seconds(1767225600 + g % 2592000)",
               "labeled_at": "predicted_at + INTERVAL 1 HOUR"}),
 }
+# Declared keys (see the module docstring) and the reference schema's indexes, per engine.
+KEYS = {
+    "postgresql": ("ALTER TABLE predictions ADD PRIMARY KEY (prediction_id, model_version)",
+                   "ALTER TABLE labels ADD PRIMARY KEY (prediction_id)",
+                   "CREATE INDEX predictions_model_time ON predictions (model_name, predicted_at)",
+                   "ANALYZE"),
+    "sqlite": ("CREATE UNIQUE INDEX predictions_key ON predictions (prediction_id, model_version)",
+               "CREATE UNIQUE INDEX labels_key ON labels (prediction_id)",
+               "CREATE INDEX predictions_model_time ON predictions (model_name, predicted_at)",
+               "ANALYZE"),
+    "duckdb": ("ALTER TABLE predictions ADD PRIMARY KEY (prediction_id, model_version)",
+               "ALTER TABLE labels ADD PRIMARY KEY (prediction_id)"),
+}
 FLOOR = """
-SELECT count(*) FROM predictions p LEFT JOIN labels l ON l.prediction_id = p.prediction_id AND l.labeled_at < :asof
+SELECT count(*) FROM predictions p JOIN labels l ON l.prediction_id = p.prediction_id AND l.labeled_at < :asof
 WHERE p.model_name = 'bench' AND p.predicted_at >= :start AND p.predicted_at < :end
 """
 
@@ -95,10 +115,8 @@ def generate(url: str, rows: int) -> float:
         conn.execute(sa.text(f"CREATE TABLE predictions{using} AS SELECT prediction_id, model_name, model_version, "
                              "predicted_at, predicted_label, score, latency_seconds, x FROM predictions_g"))
         conn.execute(sa.text("DROP TABLE predictions_g"))
-        if dialect in ("postgresql", "sqlite"):  # the reference schema's indexes
-            conn.execute(sa.text("CREATE INDEX predictions_model_time ON predictions (model_name, predicted_at)"))
-            conn.execute(sa.text("CREATE INDEX labels_prediction ON labels (prediction_id, labeled_at)"))
-            conn.execute(sa.text("ANALYZE"))
+        for statement in KEYS.get(dialect, ()):
+            conn.execute(sa.text(statement))
         conn.commit()
     engine.dispose()
     return time.perf_counter() - started
@@ -118,6 +136,23 @@ def floor(url: str) -> str:
         n = conn.execute(sa.text(FLOOR), {k: bind_time(engine.dialect.name, v) for k, v in bounds.items()}).scalar_one()
     engine.dispose()
     return f"{n:,} joined rows"
+
+
+def keyed(url: str, directory: Path) -> str:
+    """What evaljobs itself sees of the declared keys (so a table says which path it measured);
+    exits when an engine that should declare them does not."""
+    from evaljobs.config import load_config
+    from evaljobs.db.engine import connect
+    from evaljobs.db.source import JobSource
+
+    engine = connect(url)
+    source = JobSource(engine, load_config(config(directory, url, False)).jobs[0])
+    source.check_schema()
+    engine.dispose()
+    if engine.dialect.name in KEYS and not (source.labels_unique and source.predictions_unique):
+        raise SystemExit(f"{engine.dialect.name}: the declared keys are not seen (labels unique: "
+                         f"{source.labels_unique}, predictions unique: {source.predictions_unique})")
+    return "keys declared: unique-label path" if source.labels_unique else "no keys: labels ranked"
 
 
 def config(directory: Path, url: str, drift: bool) -> Path:
@@ -208,7 +243,8 @@ def main() -> int:
                 raise SystemExit(f"unknown engine {engine!r}")
             try:
                 seconds = generate(url, args.rows)
-                print(f"{engine}: generated {args.rows:,} predictions in {seconds:.1f}s", flush=True)
+                print(f"{engine}: generated {args.rows:,} predictions in {seconds:.1f}s; {keyed(url, directory)}",
+                      flush=True)
                 for name, (wall, rss, detail) in measure(url, directory).items():
                     table.append((engine, name, wall, rss, detail))
                     print(f"  {name:<11}{wall:8.2f}s {rss:6.0f} MB  {detail}", flush=True)
