@@ -75,7 +75,7 @@ def comparable(result: JobResult) -> dict:
     return out
 
 
-_SIDE_STORES: dict[int, ResultsStore] = {}
+_SIDE_STORES: dict[str, ResultsStore] = {}
 
 
 def store_of(engine) -> ResultsStore:
@@ -83,9 +83,9 @@ def store_of(engine) -> ResultsStore:
     tables cannot hold it (a Spark config sets results.database): a SQLite file per engine."""
     if engine.dialect.name != "hive":
         return ResultsStore(engine)
-    if id(engine) not in _SIDE_STORES:
-        _SIDE_STORES[id(engine)] = ResultsStore(connect(f"sqlite:///{tempfile.mkdtemp()}/results.db", create=True))
-    return _SIDE_STORES[id(engine)]
+    if str(engine.url) not in _SIDE_STORES:  # each test has its own Spark database
+        _SIDE_STORES[str(engine.url)] = ResultsStore(connect(f"sqlite:///{tempfile.mkdtemp()}/results.db", create=True))
+    return _SIDE_STORES[str(engine.url)]
 
 
 def check(engine, job: Job, at: datetime, labels_as_of: datetime | None = None) -> incremental.IncrementalResult:
