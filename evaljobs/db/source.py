@@ -383,8 +383,13 @@ class JobSource:
             params["positive_label"] = self.job.positive_label or ""
         ranks = sqlfiles.render("score_ranks" if with_ranks else "score_ranks_skipped", self.identifiers(),
                                 dialect=self.dialect)
+        slots = {"score_ranks": ranks}
+        if not with_ranks:
+            # Score metrics are a binary job's (with a score): the others' cells need no score
+            # sums, and two logarithms and two squares per labelled row were ~10% of the query.
+            slots["score_expr"] = f"CAST(NULL AS {self.spec.float_type})"
         out = WindowAggregates()
-        for row in self.query("window_aggregates", params, {"score_ranks": ranks}):
+        for row in self.query("window_aggregates", params, slots):
             if row.row_kind == "cell":
                 out.cells.append(ConfusionCell(
                     model_version=row.model_version,
