@@ -41,7 +41,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = "bench9"
+#: BENCH_SCHEMA names another schema: two runs of different sizes at once (a 10M run while
+#: someone runs the 1M bench on the same server) would otherwise drop each other's data.
+SCHEMA = os.environ.get("BENCH_SCHEMA", "bench9")
 DATA_VERSION = "bench9-data-1"  # bump when bench/data.sql changes: the kept data is regenerated
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 AT = "2026-03-01T00:00:00+00:00"
