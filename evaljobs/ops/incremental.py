@@ -66,6 +66,9 @@ ORPHAN_KIND = "orphan_part"
 HISTORY_KIND = "history"
 DRIFT_KIND = "drift_part"
 REFERENCE_KIND = "reference"
+#: The parts' fingerprints of the previous run (one summary per definition), checked in one
+#: aggregate instead of counting every part of the look-back again (:func:`_part_fingerprints`).
+FINGERPRINTS_KIND = "part_counts"
 #: Where a count of "all predictions before the window" starts when nothing is stored.
 _HISTORY_START = datetime(1900, 1, 1, tzinfo=timezone.utc)
 #: A window of more parts than this is evaluated whole (a part too short for it: say so).
@@ -330,6 +333,8 @@ class IncrementalResult:
     delay_reused: int = 0
     delay_recomputed: int = 0
     orphan_recomputed: int = 0
+    #: Parts whose fingerprints the previous run counted and one aggregate found unchanged (not counted again).
+    verified_parts: int = 0
     #: Categorical drift from parts (evaljobs.drift.evaluate's categorical_parts), None without drift.
     drift: "DriftParts | None" = None
 
@@ -412,8 +417,9 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
                  "set incremental.part longer", job.name, window.length, length, len(plan.parts), MAX_PARTS)
         return None
     try:
-        stored = {kind: store.summaries(job.name, kind)
-                  for kind in (KIND, DELAY_KIND, ORPHAN_KIND, HISTORY_KIND, DRIFT_KIND, REFERENCE_KIND)}
+        everything = store.all_summaries(job.name)  # one statement for every kind
+        stored = {kind: everything.get(kind, {}) for kind in
+                  (KIND, DELAY_KIND, ORPHAN_KIND, HISTORY_KIND, DRIFT_KIND, REFERENCE_KIND, FINGERPRINTS_KIND)}
     except EvaljobsError as exc:
         # The parts are a cache: without them (a role not granted the table, say) the window is
         # evaluated fully, as without a results store.
@@ -439,11 +445,11 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
     span_start = grid_floor(span_start, plan)
     base |= {"lookback_start": source.bind_time(look_start)}
     numbers = {p.number for p in parts_between(span_start, window.end, plan).parts}
-    counts: dict[int, str] = {}
-    for row in source.query("incremental_part_counts", base | {"window_start": source.bind_time(span_start)}):
-        _check_number(row.part, numbers)
-        counts[int(row.part)] = fingerprint(int(row.predictions), row.last_predicted_at)
-    queries = 1
+    counts, raw, queries, verified = _part_fingerprints(source, base, plan, span_start, window.end, numbers,
+                                                   stored[FINGERPRINTS_KIND].get(digest))
+    _save(store, job.name, FINGERPRINTS_KIND, [(digest, "", json.dumps(
+        {"first": min(numbers), "last": max(numbers), "parts": [[n, c, last] for n, (c, last) in sorted(raw.items())]},
+        separators=(",", ":")))], [], "", window, moment, keep=lookback(window, job.label_delay))
 
     # ---- the window's cells and latency ----
     by_number = {p.number: p for p in plan.parts}
@@ -472,8 +478,8 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
         for number, change in changes.items():
             aggregates[number] = apply_change(aggregates[number], change)
             updated.add(number)
-    touched = [part_key(digest, by_number[n]) for members in reuse.as_ofs.values() for n in members
-               if n not in updated]
+    touched = {old: [part_key(digest, by_number[n]) for n in members if n not in updated]
+               for old, members in reuse.as_ofs.items()}
     written = {n: (part_key(digest, by_number[n]), counts[n], aggregates[n]) for n in sorted(updated)}
     recomputed: set[int] = set()
     reread: list[tuple[datetime, datetime]] = []
@@ -488,7 +494,7 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
             if number in counts:
                 written[number] = (part_key(digest, by_number[number]), counts[number], aggregates[number])
     _save(store, job.name, KIND, [(k, fp, a.to_payload()) for k, fp, a in written.values()], touched, as_of,
-          window, moment)
+          window, moment, stored=stored[KIND])
 
     # ---- label delays over the look-back ----
     delays, delay_problems, delay_stats = None, [], (0, 0)
@@ -508,14 +514,14 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
     quality, latency, problems = _records(source, window, merged, totals, orphans, with_latency)
     reused = len(reuse.payloads)
     log.debug("job %s: window parts: %d reused (%d updated for late labels), %d recomputed; label-delay parts: "
-              "%d reused, %d recomputed; %d orphan part(s) recomputed; %d statement(s)", job.name, reused,
-              len(updated), len(recomputed), *delay_stats, orphan_recomputed, queries)
+              "%d reused, %d recomputed; %d orphan part(s) recomputed; %d part(s) found unchanged at once; %d statement(s)",
+              job.name, reused, len(updated), len(recomputed), *delay_stats, orphan_recomputed, verified, queries)
     drift = (DriftParts(source, window, plan, counts, digest, stored[DRIFT_KIND], store, moment, base,
                         stored[REFERENCE_KIND]) if job.drift is not None else None)
     return IncrementalResult(quality, latency, problems, delays, delay_problems, reused=reused,
                              updated=len(updated), recomputed=len(recomputed), queries=queries,
                              delay_reused=delay_stats[0], delay_recomputed=delay_stats[1],
-                             orphan_recomputed=orphan_recomputed, drift=drift)
+                             orphan_recomputed=orphan_recomputed, drift=drift, verified_parts=verified)
 
 
 @dataclass
@@ -678,6 +684,61 @@ class DriftParts:
         return out
 
 
+def _part_fingerprints(source: JobSource, base: dict[str, Any], plan: PartPlan, start: datetime, end: datetime,
+                       numbers: set[int], kept: "Summary | None"
+                       ) -> tuple[dict[int, str], dict[int, tuple[int, str]], int, int]:
+    """Each part's fingerprint (count and latest predicted_at) over ``[start, end)`` (whole grid
+    parts): ``(fingerprints, (count, latest as text) per part, statements, parts verified at once)``.
+
+    The previous run's counts (``kept``, kind ``part_counts``) are checked with one aggregate over
+    the parts it counted, all but its newest (``sql/incremental_part_fingerprints.sql``): their
+    total, latest predicted_at and the sum of the predictions' part numbers. When that agrees,
+    those parts are unchanged and keep their counts; only the parts since are counted one by
+    one. Otherwise (a late or removed prediction in an old part) every part is counted again
+    (``sql/incremental_part_counts.sql``), as without stored counts.
+    """
+    def per_part(low: datetime, high: datetime) -> dict[int, tuple[int, str]]:
+        found = {}
+        for row in source.query("incremental_part_counts", base | {"window_start": source.bind_time(low),
+                                                                   "window_end": source.bind_time(high)}):
+            _check_number(row.part, numbers)
+            found[int(row.part)] = (int(row.predictions), str(row.last_predicted_at))
+        return found
+
+    previous = json.loads(kept.payload) if kept is not None else None
+    first, last = min(numbers), max(numbers)
+    if previous is None or previous["first"] > first or min(previous["last"] - 1, last) < first:
+        return *_fingerprinted(per_part(start, end)), 1, 0  # nothing stored covers these parts' start
+    else:
+        verified_last = min(previous["last"] - 1, last)  # the previous run's newest part is counted again
+        kept_parts = {int(n): (int(c), str(t)) for n, c, t in previous["parts"] if first <= int(n) <= verified_last}
+        part, offset = timedelta(seconds=plan.part_seconds), timedelta(seconds=plan.offset_seconds)
+        verified_to = _EPOCH + offset + (verified_last + 1) * part
+        raw: dict[int, tuple[int, str]] = {}
+        queries, checked = 1, None
+        for row in source.query("incremental_part_fingerprints", base | {
+                "verified_from": source.bind_time(start), "verified_to": source.bind_time(verified_to),
+                "first_part": first, "window_end": source.bind_time(end)}):
+            if row.part is None:
+                checked = (int(row.predictions), None if row.last_predicted_at is None else str(row.last_predicted_at),
+                           int(row.part_sum or 0))
+            else:
+                _check_number(row.part, numbers)
+                raw[int(row.part)] = (int(row.predictions), str(row.last_predicted_at))
+        newest = max((n for n, (c, _) in kept_parts.items() if c), default=None)
+        expected = (sum(c for c, _ in kept_parts.values()), None if newest is None else kept_parts[newest][1],
+                    sum((n - first) * c for n, (c, _) in kept_parts.items()))
+        if checked == expected:
+            raw |= {n: v for n, v in kept_parts.items() if v[0]}
+            return *_fingerprinted(raw), queries, verified_last - first + 1
+        raw |= per_part(start, verified_to)
+        return *_fingerprinted(raw), queries + 1, 0
+
+
+def _fingerprinted(raw: dict[int, tuple[int, str]]) -> tuple[dict[int, str], dict[int, tuple[int, str]]]:
+    return {n: fingerprint(c, t) for n, (c, t) in raw.items()}, raw
+
+
 def _check_number(number: Any, numbers: set[int]) -> None:
     if number is None or int(number) not in numbers:
         # The database numbered a row outside the parts asked for: a bug, not bad input.
@@ -756,8 +817,8 @@ def _delays(source: JobSource, window: Window, plan: PartPlan, counts: dict[int,
         for number, change in changes.items():
             parts[number] = add_first_labels(parts[number], change)
             updated.add(number)
-    touched = [part_key(digest, by_number[n]) for members in reuse.as_ofs.values() for n in members
-               if n not in updated and n not in reuse.stale]
+    touched = {old: [part_key(digest, by_number[n]) for n in members if n not in updated and n not in reuse.stale]
+               for old, members in reuse.as_ofs.items()}
     written = {n: (part_key(digest, by_number[n]), counts[n], parts[n]) for n in sorted(updated - reuse.stale)}
     recomputed = 0
     for first, last in query_ranges(reuse.stale):
@@ -774,7 +835,7 @@ def _delays(source: JobSource, window: Window, plan: PartPlan, counts: dict[int,
             if number in counts:
                 written[number] = (part_key(digest, by_number[number]), counts[number], parts[number])
     _save(store, job.name, DELAY_KIND, [(k, fp, delays_to_payload(p)) for k, fp, p in written.values()], touched,
-          as_of, window, moment, keep=lookback(window, job.label_delay))
+          as_of, window, moment, keep=lookback(window, job.label_delay), stored=stored)
     out: dict[str, LabelDelay] = {}
     problems: list[Problem] = []
     merged = merge_delays([(by_number[n], parts[n]) for n in sorted(numbers)], dues)
@@ -871,17 +932,41 @@ def _orphans(source: JobSource, window: Window, plan: PartPlan, digest: str, sto
     return sum(found.values()), recomputed, queries
 
 
+def touch_plan(stored: dict[str, "Summary"], touched: dict[str, Sequence[str]], rewritten: Iterable[str]
+               ) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """How to move the ``touched`` keys (old as_of -> keys) to this run's as_of: one key range
+    ``(old as_of, first key, last key)`` per old as_of when the stored keys at that as_of in
+    that range are exactly those keys (and keys ``rewritten`` in the same transaction), so that
+    one UPDATE moves them all; otherwise (another window's part inside the range, say) the keys
+    one by one."""
+    rewritten = set(rewritten)
+    ranges, single = [], []
+    for old, keys in touched.items():
+        if not keys:
+            continue
+        low, high = min(keys), max(keys)
+        inside = {key for key, summary in stored.items() if summary.as_of == old and low <= key <= high}
+        if inside - rewritten == set(keys):
+            ranges.append((old, low, high))
+        else:
+            single.extend(keys)
+    return ranges, single
+
+
 def _save(store: "ResultsStore", job: str, kind: str, written: Sequence[tuple[str, str, str]],
-          touched: Sequence[str], as_of: str, window: Window, moment: datetime,
-          keep: timedelta | None = None, forget: bool = False) -> None:
+          touched: dict[str, Sequence[str]] | Sequence[str], as_of: str, window: Window, moment: datetime,
+          keep: timedelta | None = None, forget: bool = False, stored: dict[str, "Summary"] | None = None) -> None:
     from evaljobs.ops.store import Summary
 
     keep = max(2 * (keep or window.length), timedelta(days=1))
     # Parts are kept while used; unused for twice their span, they go (forget: all of the kind).
     stale_before = moment + timedelta(days=1) if forget else moment - keep
+    ranges: list[tuple[str, str, str]] = []
+    if isinstance(touched, dict):
+        ranges, touched = touch_plan(stored or {}, touched, (key for key, _, _ in written))
     try:
         store.save_summaries(job, kind, [Summary(key, fp, as_of, payload) for key, fp, payload in written],
-                             touched, as_of, moment, stale_before=stale_before)
+                             touched, as_of, moment, stale_before=stale_before, touched_ranges=ranges)
     except EvaljobsError as exc:
         # The parts are a cache: this run's numbers are complete without them; the next run
         # recomputes what is missing.

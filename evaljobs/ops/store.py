@@ -492,13 +492,30 @@ class ResultsStore:
             return {row.summary_key: Summary(row.summary_key, row.fingerprint, row.as_of, row.payload)
                     for row in rows}
 
+    def all_summaries(self, job: str) -> dict[str, dict[str, Summary]]:
+        """The job's stored summaries of every kind (kind -> key -> summary), in one statement."""
+        out: dict[str, dict[str, Summary]] = {}
+        with self._transaction("reading stored summaries") as conn:
+            for row in conn.execute(self._statement("summaries_read_job"), {"job": job}):
+                out.setdefault(row.kind, {})[row.summary_key] = Summary(row.summary_key, row.fingerprint, row.as_of,
+                                                                        row.payload)
+        return out
+
     def save_summaries(self, job: str, kind: str, written: Sequence[Summary], touched: Sequence[str], as_of: str,
-                       now: datetime, stale_before: datetime) -> None:
-        """In one transaction: replace the ``written`` summaries, move the ``touched`` keys' as_of
-        to ``as_of`` (found unchanged since), and drop the kind's summaries unused since ``stale_before``."""
+                       now: datetime, stale_before: datetime,
+                       touched_ranges: Sequence[tuple[str, str, str]] = ()) -> None:
+        """In one transaction: move the ``touched`` keys' as_of to ``as_of`` (found unchanged
+        since), and those of each ``touched_ranges`` entry ``(old as_of, first key, last key)``
+        -- every summary of the kind at that as_of with a key in that range -- in one statement
+        each; replace the ``written`` summaries; drop the kind's summaries unused since ``stale_before``."""
         stamp = iso(now)
         with self._transaction("writing stored summaries") as conn:
             base = {"job": job, "kind": kind}
+            # Before the writes: a written key inside a range gets its new row, not a touch.
+            for old_as_of, first_key, last_key in touched_ranges:
+                conn.execute(self._statement("summary_touch_range"), base | {
+                    "old_as_of": old_as_of, "first_key": first_key, "last_key": last_key, "as_of": as_of,
+                    "updated_at": stamp})
             if written:
                 conn.execute(self._statement("summary_delete"), [base | {"summary_key": s.key} for s in written])
                 conn.execute(self._statement("summary_insert"), [

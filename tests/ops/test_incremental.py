@@ -175,6 +175,59 @@ def test_a_window_not_on_the_grid_has_a_short_first_part(engine_url: str) -> Non
         engine.dispose()
 
 
+@THREE_ENGINES
+def test_unchanged_parts_are_verified_at_once_and_a_moved_prediction_is_noticed(engine_url: str) -> None:
+    """The previous run's part counts are checked with one aggregate instead of counting each
+    part of the look-back again. A prediction rewritten into an earlier part of the window with
+    another predicted label keeps the total count and the latest predicted_at, and is still
+    noticed (the sum of the part numbers changes): both parts are recomputed, else the window's
+    confusion cells would differ from the full evaluation's."""
+    import sqlalchemy as sa
+
+    job = make_job("multiclass")
+    predictions, labels = data("multiclass", seed=5)
+    engine = connect(engine_url, create=True)
+    try:
+        load(engine, predictions, labels)
+        assert check(engine, job, T1).verified_parts == 0  # nothing stored yet: every part counted
+        settled = check(engine, job, T1)
+        # All counted parts of the 24h look-back but the newest are taken from the previous run.
+        assert settled.verified_parts == 23 and (settled.reused, settled.recomputed) == (6, 0)
+
+        moved = next(p for p in predictions if T1 - 3 * HOUR + timedelta(minutes=5) <= p.predicted_at < T1 - 2 * HOUR)
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM predictions WHERE prediction_id = :id"), {"id": moved.prediction_id})
+        insert(engine, "predictions", [{
+            "prediction_id": moved.prediction_id, "model_name": "m", "model_version": moved.model_version,
+            "predicted_at": T1 - 5 * HOUR + timedelta(minutes=1),
+            "predicted_label": next(c for c in "abc" if c != moved.predicted_label),
+            "score": None, "latency_seconds": moved.latency_seconds}])
+        # check() asserts that the parts' result equals the full evaluation.
+        noticed = check(engine, job, T1)
+        assert noticed.verified_parts == 0 and noticed.recomputed == 2 and noticed.delay_recomputed == 2
+        assert check(engine, job, T1).verified_parts == 23
+    finally:
+        engine.dispose()
+
+
+def test_touch_plan_uses_one_key_range_only_when_it_holds_exactly_the_touched_parts() -> None:
+    from evaljobs.ops.store import Summary
+
+    def stored(*keys: tuple[str, str]) -> dict[str, Summary]:
+        return {key: Summary(key, "", as_of, "") for key, as_of in keys}
+
+    parts = [("d/01/02", "t0"), ("d/02/03", "t0"), ("d/03/04", "t0")]
+    # Every stored part at t0 in [d/01/02, d/03/04] is touched (d/02/03 rewritten): one range.
+    assert incremental.touch_plan(stored(*parts, ("d/00/01", "t0")), {"t0": ["d/01/02", "d/03/04"]},
+                                  ["d/02/03"]) == ([("t0", "d/01/02", "d/03/04")], [])
+    # Another window's part at t0 inside the range (a clipped first part): the keys one by one.
+    assert incremental.touch_plan(stored(*parts, ("d/02:30/03", "t0")), {"t0": [k for k, _ in parts]}, []) == \
+        ([], [k for k, _ in parts])
+    # A part at another as_of inside the range does not matter.
+    assert incremental.touch_plan(stored(*parts, ("d/02:30/03", "t1")), {"t0": [k for k, _ in parts]}, []) == \
+        ([("t0", "d/01/02", "d/03/04")], [])
+
+
 def test_scored_binary_jobs_are_evaluated_fully(sqlite_url: str) -> None:
     job = make_job("binary", columns={})
     engine = connect(sqlite_url, create=True)
