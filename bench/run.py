@@ -22,7 +22,8 @@ Every measurement is ONE FRESH PROCESS; its wall time and peak RSS come from ``o
 
 It prints a table with each time as a multiple of the floor, the targets of issue 9, and
 writes ``.bench/bench-<rows>.json``; when the other size's file exists (1M vs 10M) it compares
-peak RSS. Usage: ``python bench/run.py [--rows N] [--url URL] [--repeat 3] [--skip-pandas]``.
+peak RSS. Usage: ``python bench/run.py [--rows N] [--url URL] [--repeat 3] [--skip-pandas] [--only hourly]``
+(``--only hourly``: just the hourly measurement's figures).
 """
 
 from __future__ import annotations
@@ -97,6 +98,19 @@ jobs:
 
 def schema_url(url: str) -> str:
     return str(sa.engine.make_url(url).update_query_dict({"options": f"-csearch_path={SCHEMA}"}))
+
+
+def data_kept(url: str, rows: int) -> bool:
+    """Whether ``bench9`` holds the data for this row count and generator."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return tuple(conn.execute(sa.text(f"SELECT rows, version FROM {SCHEMA}.bench_meta")).one()) == \
+                (rows, DATA_VERSION)
+    except sa.exc.ProgrammingError:
+        return False
+    finally:
+        engine.dispose()
 
 
 def ensure_data(url: str, rows: int) -> str:
@@ -254,6 +268,8 @@ def main() -> int:
     parser.add_argument("--url", default=os.environ.get("BENCH_URL", DEFAULT_URL))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-pandas", action="store_true", help="leave out the two pandas baselines")
+    parser.add_argument("--only", choices=["hourly"],
+                        help="run only this measurement and print its figures (no floor, no table)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -261,11 +277,28 @@ def main() -> int:
         return 0
 
     started = time.perf_counter()
-    print(ensure_data(args.url, args.rows), flush=True)
+    if args.only:
+        # A single measurement never (re)generates the data: bench9 is shared with other runs.
+        if not data_kept(args.url, args.rows):
+            raise SystemExit(f"bench: schema {SCHEMA} does not hold {args.rows:,} predictions of {DATA_VERSION}; "
+                             "run the whole bench once to generate them")
+    else:
+        print(ensure_data(args.url, args.rows), flush=True)
     out_dir = ROOT / ".bench"
     out_dir.mkdir(exist_ok=True)
     config = out_dir / "bench9.yaml"
     config.write_text(CONFIG.format(url=schema_url(args.url)))
+
+    if args.only == "hourly":
+        hourly = run_hourly(config, args.repeat)
+        for name in ("first", "second"):
+            run = hourly[name]
+            print(f"hourly 7d job, {name} run: {run['seconds']:.2f} s wall (runs: "
+                  f"{', '.join(f'{s:.2f}' for s in run['all_seconds'])}), the run itself "
+                  f"{run.get('evaluation_seconds') or float('nan'):.2f} s after start-up, peak RSS {run['peak_rss_mb']:.0f} MB")
+        print(f"second run as a share of the first: {hourly['share']:.3f} of wall time, "
+              f"{hourly['evaluation_share'] or float('nan'):.3f} after start-up (target <= 0.1)")
+        return 0
 
     results: dict[str, dict] = {}
     steps: list[tuple[str, callable]] = [

@@ -447,9 +447,7 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
     numbers = {p.number for p in parts_between(span_start, window.end, plan).parts}
     counts, raw, queries, verified = _part_fingerprints(source, base, plan, span_start, window.end, numbers,
                                                    stored[FINGERPRINTS_KIND].get(digest))
-    _save(store, job.name, FINGERPRINTS_KIND, [(digest, "", json.dumps(
-        {"first": min(numbers), "last": max(numbers), "parts": [[n, c, last] for n, (c, last) in sorted(raw.items())]},
-        separators=(",", ":")))], [], "", window, moment, keep=lookback(window, job.label_delay))
+    written_counts = [(digest, "", _counts_payload(numbers, raw))]
 
     # ---- the window's cells and latency ----
     by_number = {p.number: p for p in plan.parts}
@@ -506,9 +504,14 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
     # ---- what the window's rows do not hold: earlier predictions, orphan labels ----
     totals, statements = _totals_before(source, window, digest, stored[HISTORY_KIND], store, moment)
     queries += statements
-    orphans, orphan_recomputed, statements = _orphans(source, window, plan, digest, stored[ORPHAN_KIND], base,
-                                                      reread, store, moment)
+    orphans, orphan_recomputed, statements, label_counts = _orphans(
+        source, window, plan, digest, stored[ORPHAN_KIND], base, reread, store, moment,
+        stored[FINGERPRINTS_KIND].get(f"{digest}/labels"))
     queries += statements
+    if label_counts is not None:
+        written_counts.append((f"{digest}/labels", "", label_counts))
+    _save(store, job.name, FINGERPRINTS_KIND, written_counts, [], "", window, moment,
+          keep=lookback(window, job.label_delay))
 
     merged = merge(aggregates[n] for n in sorted(window_numbers))
     quality, latency, problems = _records(source, window, merged, totals, orphans, with_latency)
@@ -685,7 +688,7 @@ class DriftParts:
 
 
 def _part_fingerprints(source: JobSource, base: dict[str, Any], plan: PartPlan, start: datetime, end: datetime,
-                       numbers: set[int], kept: "Summary | None"
+                       numbers: set[int], kept: "Summary | None", labels: bool = False
                        ) -> tuple[dict[int, str], dict[int, tuple[int, str]], int, int]:
     """Each part's fingerprint (count and latest predicted_at) over ``[start, end)`` (whole grid
     parts): ``(fingerprints, (count, latest as text) per part, statements, parts verified at once)``.
@@ -695,14 +698,19 @@ def _part_fingerprints(source: JobSource, base: dict[str, Any], plan: PartPlan, 
     total, latest predicted_at and the sum of the predictions' part numbers. When that agrees,
     those parts are unchanged and keep their counts; only the parts since are counted one by
     one. Otherwise (a late or removed prediction in an old part) every part is counted again
-    (``sql/incremental_part_counts.sql``), as without stored counts.
+    (``sql/incremental_part_counts.sql``), as without stored counts. With ``labels``, the same for
+    the parts of label arrival time (``sql/incremental_label_counts.sql``, the orphan parts').
     """
+    counts_query, check_query, low_name, high_name = (
+        ("incremental_label_counts", "incremental_label_fingerprints", "arrived_from", "labels_as_of") if labels
+        else ("incremental_part_counts", "incremental_part_fingerprints", "window_start", "window_end"))
+
     def per_part(low: datetime, high: datetime) -> dict[int, tuple[int, str]]:
         found = {}
-        for row in source.query("incremental_part_counts", base | {"window_start": source.bind_time(low),
-                                                                   "window_end": source.bind_time(high)}):
-            _check_number(row.part, numbers)
-            found[int(row.part)] = (int(row.predictions), str(row.last_predicted_at))
+        for part, count, last in source.query(counts_query, base | {low_name: source.bind_time(low),
+                                                                   high_name: source.bind_time(high)}):
+            _check_number(part, numbers)
+            found[int(part)] = (int(count), str(last))
         return found
 
     previous = json.loads(kept.payload) if kept is not None else None
@@ -716,15 +724,14 @@ def _part_fingerprints(source: JobSource, base: dict[str, Any], plan: PartPlan, 
         verified_to = _EPOCH + offset + (verified_last + 1) * part
         raw: dict[int, tuple[int, str]] = {}
         queries, checked = 1, None
-        for row in source.query("incremental_part_fingerprints", base | {
+        for part, count, last, part_sum in source.query(check_query, base | {
                 "verified_from": source.bind_time(start), "verified_to": source.bind_time(verified_to),
-                "first_part": first, "window_end": source.bind_time(end)}):
-            if row.part is None:
-                checked = (int(row.predictions), None if row.last_predicted_at is None else str(row.last_predicted_at),
-                           int(row.part_sum or 0))
+                "first_part": first, high_name: source.bind_time(end)}):
+            if part is None:
+                checked = (int(count), None if last is None else str(last), int(part_sum or 0))
             else:
-                _check_number(row.part, numbers)
-                raw[int(row.part)] = (int(row.predictions), str(row.last_predicted_at))
+                _check_number(part, numbers)
+                raw[int(part)] = (int(count), str(last))
         newest = max((n for n, (c, _) in kept_parts.items() if c), default=None)
         expected = (sum(c for c, _ in kept_parts.values()), None if newest is None else kept_parts[newest][1],
                     sum((n - first) * c for n, (c, _) in kept_parts.items()))
@@ -733,6 +740,12 @@ def _part_fingerprints(source: JobSource, base: dict[str, Any], plan: PartPlan, 
             return *_fingerprinted(raw), queries, verified_last - first + 1
         raw |= per_part(start, verified_to)
         return *_fingerprinted(raw), queries + 1, 0
+
+
+def _counts_payload(numbers: set[int], raw: dict[int, tuple[int, str]]) -> str:
+    """What :func:`_part_fingerprints` checks next run: the parts counted and their counts."""
+    return json.dumps({"first": min(numbers), "last": max(numbers),
+                       "parts": [[n, c, last] for n, (c, last) in sorted(raw.items())]}, separators=(",", ":"))
 
 
 def _fingerprinted(raw: dict[int, tuple[int, str]]) -> tuple[dict[int, str], dict[int, tuple[int, str]]]:
@@ -877,11 +890,13 @@ def _totals_before(source: JobSource, window: Window, digest: str, stored: dict[
 
 def _orphans(source: JobSource, window: Window, plan: PartPlan, digest: str, stored: dict[str, "Summary"],
              base: dict[str, Any], reread: Sequence[tuple[datetime, datetime]], store: "ResultsStore",
-             moment: datetime) -> tuple[int, int, int]:
+             moment: datetime, kept_counts: "Summary | None" = None) -> tuple[int, int, int, str | None]:
     """Labels that arrived in ``[labels_as_of - window length, labels_as_of)`` for prediction ids
     that match no prediction, per part of arrival time: stored, and counted again for the parts
     whose labels changed (count and latest labeled_at) or that hold labels of predictions this
-    run read again. ``(orphans, parts counted again, statements)``."""
+    run read again. The arrival parts' fingerprints are checked at once when the previous run
+    stored them (:func:`_part_fingerprints`). ``(orphans, parts counted again, statements, this
+    run's arrival-part counts to store or None)``."""
     arrived_from = window.labels_as_of - window.length
     params = base | {"arrived_from": source.bind_time(arrived_from)}
     arrivals = plan_parts(Window(arrived_from, window.labels_as_of, window.evaluated_at, window.labels_as_of),
@@ -895,14 +910,13 @@ def _orphans(source: JobSource, window: Window, plan: PartPlan, digest: str, sto
             "part_offset": 0, "part_seconds": int(window.length.total_seconds()) * 4 + 1})]
         if stored:
             _save(store, source.job.name, ORPHAN_KIND, [], [], "", window, moment, forget=True)
-        return sum(whole), 0, 1
+        return sum(whole), 0, 1, None
     by_number = {p.number: p for p in arrivals.parts}
     numbers = set(by_number)
-    counts = {}
-    for row in source.query("incremental_label_counts", params):
-        _check_number(row.part, numbers)
-        counts[int(row.part)] = fingerprint(int(row.labels), row.last_labeled_at)
-    queries = 1
+    # Checked at once only over whole grid parts (a clipped first part's count covers less).
+    whole_parts = on_grid(arrived_from, plan)
+    counts, raw, queries, _ = _part_fingerprints(source, params, plan, arrived_from, window.labels_as_of, numbers,
+                                                 kept_counts if whole_parts else None, labels=True)
     reuse = _reuse(stored, arrivals.parts, counts, digest, "")
     for start, end in reread:
         rows = source.query("incremental_orphan_touch", params | {"window_start": source.bind_time(start),
@@ -929,7 +943,7 @@ def _orphans(source: JobSource, window: Window, plan: PartPlan, digest: str, sto
             if number in counts:
                 written.append((part_key(digest, by_number[number]), counts[number], str(found[number])))
     _save(store, source.job.name, ORPHAN_KIND, written, [], "", window, moment)
-    return sum(found.values()), recomputed, queries
+    return sum(found.values()), recomputed, queries, _counts_payload(numbers, raw) if whole_parts else None
 
 
 def touch_plan(stored: dict[str, "Summary"], touched: dict[str, Sequence[str]], rewritten: Iterable[str]

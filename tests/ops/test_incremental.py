@@ -206,6 +206,13 @@ def test_unchanged_parts_are_verified_at_once_and_a_moved_prediction_is_noticed(
         noticed = check(engine, job, T1)
         assert noticed.verified_parts == 0 and noticed.recomputed == 2 and noticed.delay_recomputed == 2
         assert check(engine, job, T1).verified_parts == 23
+
+        # A label for no prediction, written with an old arrival time: the arrival parts' check
+        # notices it (the orphan count would be one short otherwise).
+        insert(engine, "labels", [{"prediction_id": "orphan-late", "label": "a",
+                                   "labeled_at": T1 - 4 * HOUR + timedelta(minutes=3)}])
+        late_orphan = check(engine, job, T1)
+        assert late_orphan.orphan_recomputed == 1 and late_orphan.verified_parts == 23
     finally:
         engine.dispose()
 
