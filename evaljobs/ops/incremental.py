@@ -426,6 +426,7 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
         log.warning("job %s: cannot read its stored window parts (%s); evaluating the whole window", job.name, exc)
         return None
     moment = now or datetime.now(timezone.utc)
+    results_store, store = store, _Batched()  # this run's parts are written in one transaction at the end
     with_latency = "latency_seconds" in source.available_optional
     digest = definition(source, plan)
     as_of = window.labels_as_of.isoformat()
@@ -512,6 +513,11 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
         written_counts.append((f"{digest}/labels", "", label_counts))
     _save(store, job.name, FINGERPRINTS_KIND, written_counts, [], "", window, moment,
           keep=lookback(window, job.label_delay))
+    try:
+        results_store.save_summary_batches(job.name, store.batches)
+    except EvaljobsError as exc:
+        # The parts are a cache: this run's numbers are complete without them.
+        log.warning("job %s: could not store the window's parts (%s); the next run recomputes them", job.name, exc)
 
     merged = merge(aggregates[n] for n in sorted(window_numbers))
     quality, latency, problems = _records(source, window, merged, totals, orphans, with_latency)
@@ -519,7 +525,7 @@ def evaluate_incremental(source: JobSource, window: Window, store: "ResultsStore
     log.debug("job %s: window parts: %d reused (%d updated for late labels), %d recomputed; label-delay parts: "
               "%d reused, %d recomputed; %d orphan part(s) recomputed; %d part(s) found unchanged at once; %d statement(s)",
               job.name, reused, len(updated), len(recomputed), *delay_stats, orphan_recomputed, verified, queries)
-    drift = (DriftParts(source, window, plan, counts, digest, stored[DRIFT_KIND], store, moment, base,
+    drift = (DriftParts(source, window, plan, counts, digest, stored[DRIFT_KIND], results_store, moment, base,
                         stored[REFERENCE_KIND]) if job.drift is not None else None)
     return IncrementalResult(quality, latency, problems, delays, delay_problems, reused=reused,
                              updated=len(updated), recomputed=len(recomputed), queries=queries,
@@ -965,6 +971,20 @@ def touch_plan(stored: dict[str, "Summary"], touched: dict[str, Sequence[str]], 
         else:
             single.extend(keys)
     return ranges, single
+
+
+class _Batched:
+    """Collects :meth:`ResultsStore.save_summaries` calls, to write them in one transaction."""
+
+    def __init__(self) -> None:
+        self.batches: list[Any] = []
+
+    def save_summaries(self, job: str, kind: str, written: Sequence[Any], touched: Sequence[str], as_of: str,
+                       now: datetime, stale_before: datetime, touched_ranges: Sequence[tuple[str, str, str]] = ()
+                       ) -> None:
+        from evaljobs.ops.store import SummaryBatch
+
+        self.batches.append(SummaryBatch(kind, written, touched, as_of, now, stale_before, touched_ranges))
 
 
 def _save(store: "ResultsStore", job: str, kind: str, written: Sequence[tuple[str, str, str]],

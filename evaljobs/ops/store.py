@@ -104,6 +104,19 @@ class Summary:
     payload: str
 
 
+@dataclass(frozen=True)
+class SummaryBatch:
+    """One kind's writes of :meth:`ResultsStore.save_summaries`, for :meth:`ResultsStore.save_summary_batches`."""
+
+    kind: str
+    written: Sequence[Summary]
+    touched: Sequence[str]
+    as_of: str
+    now: datetime
+    stale_before: datetime
+    touched_ranges: Sequence[tuple[str, str, str]] = ()
+
+
 @dataclass
 class PushReport:
     """What :meth:`ResultsStore.push_pending` did: groups pushed (key, window start, end), rows superseded."""
@@ -508,23 +521,31 @@ class ResultsStore:
         since), and those of each ``touched_ranges`` entry ``(old as_of, first key, last key)``
         -- every summary of the kind at that as_of with a key in that range -- in one statement
         each; replace the ``written`` summaries; drop the kind's summaries unused since ``stale_before``."""
-        stamp = iso(now)
+        self.save_summary_batches(job, [SummaryBatch(kind, written, touched, as_of, now, stale_before,
+                                                     touched_ranges)])
+
+    def save_summary_batches(self, job: str, batches: Sequence["SummaryBatch"]) -> None:
+        """Several kinds' :meth:`save_summaries` in ONE transaction (one commit per run)."""
         with self._transaction("writing stored summaries") as conn:
-            base = {"job": job, "kind": kind}
-            # Before the writes: a written key inside a range gets its new row, not a touch.
-            for old_as_of, first_key, last_key in touched_ranges:
-                conn.execute(self._statement("summary_touch_range"), base | {
-                    "old_as_of": old_as_of, "first_key": first_key, "last_key": last_key, "as_of": as_of,
-                    "updated_at": stamp})
-            if written:
-                conn.execute(self._statement("summary_delete"), [base | {"summary_key": s.key} for s in written])
-                conn.execute(self._statement("summary_insert"), [
-                    base | {"summary_key": s.key, "fingerprint": s.fingerprint, "as_of": s.as_of,
-                            "payload": s.payload, "updated_at": stamp} for s in written])
-            if touched:
-                conn.execute(self._statement("summary_touch"), [
-                    base | {"summary_key": key, "as_of": as_of, "updated_at": stamp} for key in touched])
-            conn.execute(self._statement("summaries_prune"), base | {"stale_before": iso(stale_before)})
+            for batch in batches:
+                stamp = iso(batch.now)
+                base = {"job": job, "kind": batch.kind}
+                # Before the writes: a written key inside a range gets its new row, not a touch.
+                for old_as_of, first_key, last_key in batch.touched_ranges:
+                    conn.execute(self._statement("summary_touch_range"), base | {
+                        "old_as_of": old_as_of, "first_key": first_key, "last_key": last_key, "as_of": batch.as_of,
+                        "updated_at": stamp})
+                if batch.written:
+                    conn.execute(self._statement("summary_delete"),
+                                 [base | {"summary_key": s.key} for s in batch.written])
+                    conn.execute(self._statement("summary_insert"), [
+                        base | {"summary_key": s.key, "fingerprint": s.fingerprint, "as_of": s.as_of,
+                                "payload": s.payload, "updated_at": stamp} for s in batch.written])
+                if batch.touched:
+                    conn.execute(self._statement("summary_touch"), [
+                        base | {"summary_key": key, "as_of": batch.as_of, "updated_at": stamp}
+                        for key in batch.touched])
+                conn.execute(self._statement("summaries_prune"), base | {"stale_before": iso(batch.stale_before)})
 
     def clear_summaries(self, job: str) -> None:
         """Forget every stored summary of ``job``: its next run recomputes everything."""
