@@ -723,29 +723,27 @@ def _part_fingerprints(source: JobSource, base: dict[str, Any], plan: PartPlan, 
     first, last = min(numbers), max(numbers)
     if previous is None or previous["first"] > first or min(previous["last"] - 1, last) < first:
         return *_fingerprinted(per_part(start, end)), 1, 0  # nothing stored covers these parts' start
-    else:
-        verified_last = min(previous["last"] - 1, last)  # the previous run's newest part is counted again
-        kept_parts = {int(n): (int(c), str(t)) for n, c, t in previous["parts"] if first <= int(n) <= verified_last}
-        part, offset = timedelta(seconds=plan.part_seconds), timedelta(seconds=plan.offset_seconds)
-        verified_to = _EPOCH + offset + (verified_last + 1) * part
-        raw: dict[int, tuple[int, str]] = {}
-        queries, checked = 1, None
-        for part, count, last, part_sum in source.query(check_query, base | {
-                "verified_from": source.bind_time(start), "verified_to": source.bind_time(verified_to),
-                "first_part": first, high_name: source.bind_time(end)}):
-            if part is None:
-                checked = (int(count), None if last is None else str(last), int(part_sum or 0))
-            else:
-                _check_number(part, numbers)
-                raw[int(part)] = (int(count), str(last))
-        newest = max((n for n, (c, _) in kept_parts.items() if c), default=None)
-        expected = (sum(c for c, _ in kept_parts.values()), None if newest is None else kept_parts[newest][1],
-                    sum((n - first) * c for n, (c, _) in kept_parts.items()))
-        if checked == expected:
-            raw |= {n: v for n, v in kept_parts.items() if v[0]}
-            return *_fingerprinted(raw), queries, verified_last - first + 1
-        raw |= per_part(start, verified_to)
-        return *_fingerprinted(raw), queries + 1, 0
+    verified_last = min(previous["last"] - 1, last)  # the previous run's newest part is counted again
+    kept_parts = {int(n): (int(c), str(t)) for n, c, t in previous["parts"] if first <= int(n) <= verified_last}
+    verified_to = _EPOCH + timedelta(seconds=plan.offset_seconds) + (verified_last + 1) * timedelta(
+        seconds=plan.part_seconds)
+    raw: dict[int, tuple[int, str]] = {}
+    checked = None
+    for number, count, latest, part_sum in source.query(check_query, base | {
+            "verified_from": source.bind_time(start), "verified_to": source.bind_time(verified_to),
+            "first_part": first, high_name: source.bind_time(end)}):
+        if number is None:  # the verified parts' aggregate
+            checked = (int(count), None if latest is None else str(latest), int(part_sum or 0))
+        else:
+            _check_number(number, numbers)
+            raw[int(number)] = (int(count), str(latest))
+    # Parts are in time order, so the verified parts' latest time is that of the newest with rows.
+    newest = max(kept_parts, default=None)
+    expected = (sum(c for c, _ in kept_parts.values()), None if newest is None else kept_parts[newest][1],
+                sum((n - first) * c for n, (c, _) in kept_parts.items()))
+    if checked == expected:
+        return *_fingerprinted(raw | kept_parts), 1, verified_last - first + 1
+    return *_fingerprinted(raw | per_part(start, verified_to)), 2, 0
 
 
 def _counts_payload(numbers: set[int], raw: dict[int, tuple[int, str]]) -> str:
