@@ -4,12 +4,7 @@
 SELECT
     part,
     model_version,
-    COUNT(*) AS predictions,
-    COUNT(latency_seconds) AS observed,
-    SUM(latency_seconds) AS latency_sum,
-    MIN(latency_seconds) AS min_latency,
-    MAX(latency_seconds) AS max_latency,
-    {bucket_counts}
+    {latency_sums}
 FROM (
     SELECT {part_number} AS part, model_version, latency_seconds
     FROM (

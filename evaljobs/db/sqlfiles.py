@@ -50,6 +50,8 @@ INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
     "labelled_reference": ("fragments/labelled_reference", {"class_score_columns": "", "class_score_list": ""}),
     # The sums of the regression metrics (a SELECT list).
     "regression_sums": ("fragments/regression_sums", {}),
+    # The latency histogram's aggregates (a SELECT list; the caller fills {bucket_counts}).
+    "latency_sums": ("fragments/latency_sums", {}),
     # Segments: the cardinality guard's CTEs and the result (sql/segment_aggregates.sql and its overrides).
     "segment_value_ranks": ("fragments/segment_value_ranks", {}),
     "segment_output": ("fragments/segment_output", {}),
