@@ -2,9 +2,10 @@
 -- :stored_as_of and this run's :labels_as_of (late labels; either order, a backfill reads an
 -- earlier time): for each prediction of [:window_start, :window_end) with a label that arrived
 -- in [:changed_from, :changed_to), its cell as of :stored_as_of counts -1 and its cell as of
--- :labels_as_of counts +1 (the latest-label rule of sql/window_rows.sql at each time), summed
--- per part and cell. Reads only those predictions (labels by arrival time, then their keys),
--- so a part with late labels is updated, not rescanned (evaljobs/ops/incremental.py).
+-- :labels_as_of counts +1 (the latest-label rule of sql/window_rows.sql at each time, written
+-- once in sql/fragments/part_rows.sql), summed per part and cell. Reads only those predictions
+-- (labels by arrival time, then their keys), so a part with late labels is updated, not
+-- rescanned (evaljobs/ops/incremental.py).
 WITH changed AS (
     SELECT DISTINCT l.{label_prediction_id} AS prediction_id
     FROM {labels} l
@@ -12,38 +13,10 @@ WITH changed AS (
       AND l.{labeled_at} < :changed_to
 ),
 before_change AS (
-    SELECT predicted_at, model_version, predicted_label, label
-    FROM (
-        SELECT
-            p.{predicted_at} AS predicted_at,
-            CAST(p.{model_version} AS {text_type}) AS model_version,
-            {predicted_label_text} AS predicted_label,
-            {label_text} AS label,
-            {latest_label_rank}
-        FROM {predictions} p
-        JOIN changed c ON c.prediction_id = p.{prediction_id}
-        LEFT JOIN {labels} l
-            ON l.{label_prediction_id} = p.{prediction_id}
-           AND l.{labeled_at} < :stored_as_of
-        WHERE {model_window}
-    ) ranked
-    WHERE label_rank < 2
+    {changed_rows_before}
 ),
 after_change AS (
-    SELECT predicted_at, model_version, predicted_label, label
-    FROM (
-        SELECT
-            p.{predicted_at} AS predicted_at,
-            CAST(p.{model_version} AS {text_type}) AS model_version,
-            {predicted_label_text} AS predicted_label,
-            {label_text} AS label,
-            {latest_label_rank}
-        FROM {predictions} p
-        JOIN changed c ON c.prediction_id = p.{prediction_id}
-        LEFT JOIN {label_join}
-        WHERE {model_window}
-    ) ranked
-    WHERE label_rank < 2
+    {changed_rows_after}
 )
 SELECT part, model_version, label, predicted_label, SUM(change) AS change
 FROM (

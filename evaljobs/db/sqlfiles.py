@@ -62,6 +62,14 @@ INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
     "delay_seconds": ("fragments/delay_seconds", {}),
     # The incremental part (0, 1, ...) of a predicted_at column (evaljobs/ops/incremental.py).
     "part_number": ("fragments/part_number", {}),
+    # The window's rows with predicted_at and their latest label, for the incremental parts (a
+    # derived table's query): every prediction with labels as of :labels_as_of, or only those of
+    # the including query's `changed` CTE with labels as of :stored_as_of / :labels_as_of. The
+    # fixed "changed_only": "" fills that slot with nothing, so it is included only where wanted.
+    "part_rows": ("fragments/part_rows", {"labels_bound": "labels_as_of", "changed_only": ""}),
+    "changed_rows_before": ("fragments/part_rows", {"labels_bound": "stored_as_of"}),
+    "changed_rows_after": ("fragments/part_rows", {"labels_bound": "labels_as_of"}),
+    "changed_only": ("fragments/changed_only", {}),
 }
 
 
