@@ -70,6 +70,9 @@ INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
     "changed_rows_before": ("fragments/part_rows", {"labels_bound": "stored_as_of"}),
     "changed_rows_after": ("fragments/part_rows", {"labels_bound": "labels_as_of"}),
     "changed_only": ("fragments/changed_only", {}),
+    # Drift's fine histogram over a both_samples CTE (sql/drift_numeric_binned.sql and its
+    # window-only form sql/drift_numeric_binned_current.sql).
+    "fine_bins": ("fragments/fine_bins", {}),
 }
 
 

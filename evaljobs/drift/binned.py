@@ -93,6 +93,39 @@ def histograms(rows: Iterable[Any], center: float = 0.0) -> tuple[Histogram, dic
     return reference, versions
 
 
+@dataclass(frozen=True)
+class ReferenceBins:
+    """A reference's fine histogram and the centre it was binned around: all the binned mode
+    needs of the reference, small enough to store (a ``baseline`` or ``table`` reference's, in
+    the results store, :mod:`evaljobs.ops.incremental`). The centre is the database's own mean
+    (None without finite values), kept as it came so the window is binned on the same edges."""
+
+    center: float | None
+    histogram: Histogram
+
+    def to_payload(self) -> str:
+        import json
+
+        h = self.histogram
+        # JSON writes a float's shortest repr, which reads back as the same float.
+        return json.dumps({"center": self.center, "nulls": h.nulls, "non_finite": h.non_finite,
+                           "bins": [[k, b.n, b.smallest, b.largest, b.sum_values, b.sum_squares]
+                                    for k, b in sorted(h.bins.items())]}, separators=(",", ":"))
+
+    @classmethod
+    def from_payload(cls, text: str) -> "ReferenceBins":
+        import json
+
+        data = json.loads(text)
+        center = None if data["center"] is None else float(data["center"])
+        histogram = Histogram(
+            bins={int(k): FineBin(int(n), float(lo), float(hi), float(s), None if q is None else float(q))
+                  for k, n, lo, hi, s, q in data["bins"]},
+            nulls=int(data["nulls"]), non_finite=int(data["non_finite"]),
+            center=query_params(center)["center"])
+        return cls(center, histogram)
+
+
 def too_large(histogram: Histogram) -> bool:
     """True when a distance is beyond :data:`LARGEST_SQUARED` (its square was not summed)."""
     return any(b.sum_squares is None for b in histogram.bins.values())
@@ -114,11 +147,13 @@ def reference_moments(reference: Histogram) -> ReferenceMoments:
     n = sum(b.n for b in bins)
     if n == 0:
         return ReferenceMoments(0, 0, None, None, None, True)
-    offset = sum(b.sum_values for b in bins) / n  # the mean's distance from the centre
-    m2 = 0.0
-    for b in bins:
-        bin_mean = b.sum_values / b.n
-        m2 += max((b.sum_squares or 0.0) - b.sum_values * b.sum_values / b.n, 0.0) + b.n * (bin_mean - offset) ** 2
+    import math
+
+    # math.fsum: correctly rounded, so the moments do not depend on the order the database
+    # returned the bins in (a stored reference's bins come back in key order).
+    offset = math.fsum(b.sum_values for b in bins) / n  # the mean's distance from the centre
+    m2 = math.fsum(max((b.sum_squares or 0.0) - b.sum_values * b.sum_values / b.n, 0.0)
+                   + b.n * (b.sum_values / b.n - offset) ** 2 for b in bins)
     mean = reference.center + offset
     single = all(b.smallest == b.largest for b in bins)
     distinct = len(bins) if single else max(len(bins) + 1, 2)
@@ -196,5 +231,5 @@ def normalised_area_error(compared: BinnedComparison, reference: ReferenceMoment
     return compared.area_error / (reference.values * current_values) / norm
 
 
-__all__ = ["normalised_area_error", "BinnedComparison", "Histogram", "ReferenceMoments", "compare", "histograms", "query_params",
+__all__ = ["normalised_area_error", "BinnedComparison", "Histogram", "ReferenceBins", "ReferenceMoments", "compare", "histograms", "query_params",
            "reference_moments", "too_large"]

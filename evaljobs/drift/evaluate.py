@@ -23,6 +23,7 @@ from evaljobs.drift.queries import (
     NumericSummaries,
     NumericVersion,
     ReferenceRows,
+    StoredReference,
 )
 from evaljobs.records import (
     DriftBucket,
@@ -120,11 +121,13 @@ def plan_values(
 def evaluate_drift(
     source: JobSource, window: Window, versions: Sequence[str],
     categorical_parts: Callable[[DriftValue, ReferenceRows, int, int], CategoricalSummaries | None] | None = None,
+    numeric_reference: Callable[[DriftValue, ReferenceRows], StoredReference | None] | None = None,
 ) -> tuple[dict[str, DriftReport], list[Problem]]:
     """Drift of every version in ``versions`` (except a reference version) against the job's reference.
 
     ``categorical_parts`` (incremental windows, :mod:`evaljobs.ops.incremental`) gives a
-    categorical value's summaries from stored parts, or None to query them as usual.
+    categorical value's summaries from stored parts, or None to query them as usual;
+    ``numeric_reference`` a numeric value's stored reference bins (or None).
     """
     job = source.job
     drift = job.drift
@@ -157,7 +160,9 @@ def evaluate_drift(
         started = time.monotonic()
         try:
             if value.kind == "numeric":
-                summary: NumericSummaries | CategoricalSummaries = _numeric_summaries(drift_source, value, window, reference, drift)
+                stored = numeric_reference(value, reference) if numeric_reference else None
+                summary: NumericSummaries | CategoricalSummaries = _numeric_summaries(
+                    drift_source, value, window, reference, drift, stored)
                 rows_in_reference = summary.reference.rows
             else:
                 summary = ((categorical_parts(value, reference, drift.max_categories, len(versions))
@@ -202,16 +207,17 @@ def _where(job: Job, feature: str) -> str:
 
 
 def _numeric_summaries(drift_source: DriftSource, value: DriftValue, window: Window,
-                       reference: ReferenceRows, drift: Drift) -> NumericSummaries:
+                       reference: ReferenceRows, drift: Drift, stored: StoredReference | None = None) -> NumericSummaries:
     if value.column is not None:
-        bad, example = drift_source.non_numeric(value, window, reference)
+        bad, example = drift_source.non_numeric(value, window, reference,
+                                                window_only=stored is not None and stored.bins is not None)
         if bad:
             raise DriftInputError(
                 f"numeric feature has {bad} value(s) that are not numbers (e.g. {example!r}); "
                 "clean the column, or declare kind: categorical in drift.features")
     try:
         return drift_source.numeric(value, window, reference, drift.bins, drift.exact_max_values,
-                                    drift.binned_max_error)
+                                    drift.binned_max_error, stored)
     except DriftInputError as exc:
         raise DriftInputError(f"values could not be read as numbers ({exc}); "
                               "clean the column, or declare kind: categorical in drift.features") from None

@@ -51,6 +51,15 @@ class ReferenceRows:
     excluded_version: str | None = None
 
 
+@dataclass
+class StoredReference:
+    """A numeric ``baseline`` or ``table`` reference's stored fine bins (None: none that still
+    hold) and how to store freshly read ones (:class:`evaljobs.ops.incremental.DriftParts`)."""
+
+    bins: "binned.ReferenceBins | None"
+    save: Callable[["binned.ReferenceBins"], None]
+
+
 @dataclass(frozen=True)
 class DriftValue:
     """One compared value: a feature column, or a model output (predicted label, score, label)."""
@@ -210,28 +219,50 @@ class DriftSource:
                 raise DriftInputError(self.spec.error_text(exc.orig)) from None
 
     # ---- the summaries ------------------------------------------------------------------
-    def non_numeric(self, value: DriftValue, window: Window, reference: ReferenceRows) -> tuple[int, str | None]:
+    def non_numeric(self, value: DriftValue, window: Window, reference: ReferenceRows,
+                    window_only: bool = False) -> tuple[int, str | None]:
         """How many values of a numeric drift value are not numbers, and one of them (engines that
         keep text in numeric columns, SQLite; the others refuse the cast in the summary query)."""
         if not self.spec.text_in_numeric_columns:
             return 0, None
-        # sql/sqlite/drift_non_numeric.sql
-        row = self._run("drift_non_numeric", value, reference, self._params(window, reference), cast=False)[0]
+        # sql/sqlite/drift_non_numeric.sql; with a stored reference (its values were numbers when
+        # it was stored, and its rows have not changed since), the window's alone.
+        name = "drift_non_numeric_current" if window_only else "drift_non_numeric"
+        row = self._run(name, value, reference, self._params(window, reference), cast=False)[0]
         return int(row.non_numeric), row.example
 
     def numeric(self, value: DriftValue, window: Window, reference: ReferenceRows, bins: int,
-                exact_max_values: int = 0, max_error: float = 1.0) -> NumericSummaries:
+                exact_max_values: int = 0, max_error: float = 1.0,
+                stored: "StoredReference | None" = None) -> NumericSummaries:
         """Numeric summaries: from fine histograms (one pass, ``sql/drift_numeric_binned.sql``)
         when the compared values are more than ``exact_max_values`` and the error bounds of the
         KS statistic and of the normalised Wasserstein distance are at most ``max_error``; else
         exact (``sql/drift_numeric.sql``, a sort of every distinct value).
-        A histogram whose every bin holds one distinct value gives the exact numbers too."""
+        A histogram whose every bin holds one distinct value gives the exact numbers too.
+
+        ``stored`` (a ``baseline`` or ``table`` reference under incremental windows): its fine
+        bins, when they still hold, replace the reference's centre query and its share of the
+        one-pass query (the window alone is binned, ``sql/drift_numeric_binned_current.sql``, on
+        the same edges); otherwise the reference's bins read here are handed to it to store.
+        Every decision below then sees the same numbers either way. The exact mode sorts the
+        reference with the window, so it reads the reference again whenever it is chosen."""
         params = self._params(window, reference)
-        [centre] = self._run("drift_numeric_center", value, reference, params)
-        bins_params = binned.query_params(centre.center)
-        reference_histogram, histograms = self._run(
-            "drift_numeric_binned", value, reference, params | bins_params,
-            consume=lambda rows: binned.histograms(rows, bins_params["center"]))
+        kept = stored.bins if stored is not None else None
+        if kept is not None:
+            bins_params = binned.query_params(kept.center)
+            reference_histogram = kept.histogram
+            _, histograms = self._run(
+                "drift_numeric_binned_current", value, reference, params | bins_params,
+                consume=lambda rows: binned.histograms(rows, bins_params["center"]))
+        else:
+            [centre] = self._run("drift_numeric_center", value, reference, params)
+            bins_params = binned.query_params(centre.center)
+            reference_histogram, histograms = self._run(
+                "drift_numeric_binned", value, reference, params | bins_params,
+                consume=lambda rows: binned.histograms(rows, bins_params["center"]))
+            if stored is not None:
+                stored.save(binned.ReferenceBins(None if centre.center is None else float(centre.center),
+                                                 reference_histogram))
         values = reference_histogram.values + sum(h.values for h in histograms.values())
         non_finite = reference_histogram.non_finite + sum(h.non_finite for h in histograms.values())
         if non_finite == 0 and values <= exact_max_values:
@@ -332,4 +363,5 @@ __all__ = [
     "NumericSummaries",
     "NumericVersion",
     "ReferenceRows",
+    "StoredReference",
 ]

@@ -612,18 +612,10 @@ class DriftParts:
         source, job = self.source, self.source.job
         drift_source = DriftSource(source)
         params = drift_source._params(self.window, reference)
-        fingerprint_query = ("incremental_reference_fingerprint" if reference.source == "predictions"
-                             else "incremental_reference_table_fingerprint")
-        try:
-            [row] = drift_source._run(fingerprint_query, value, reference, params)
-        except (DriftInputError, EvaljobsError):
+        identity = self._reference_identity(value, reference)
+        if identity is None:
             return None
-        current = fingerprint(int(row.n), row.last_at)
-        key = hashlib.sha256(json.dumps({
-            "model": job.model, "predictions": job.tables.predictions, "version_column": job.columns.model_version,
-            "reference": job.drift.reference.model_dump(mode="json"), "value": [value.name, value.column,
-            value.reference_column, value.kind], "text_type": source.spec.text_type,
-        }, sort_keys=True, default=str).encode()).hexdigest()[:24]
+        key, current = identity
         kept = self.reference_summaries.get(key)
         if kept is not None and kept.fingerprint == current:
             self.reused += 1
@@ -641,6 +633,60 @@ class DriftParts:
               [(key, current, json.dumps([[item, n] for item, n in counts.items()], separators=(",", ":")))],
               [], "", self.window, self.moment, keep=timedelta(days=3650))
         return counts
+
+    def _reference_identity(self, value: Any, reference: Any, **extra: Any) -> tuple[str, str] | None:
+        """A baseline's or table's stored-summary key for ``value`` (its definition, and
+        ``extra``) and its fingerprint now; None when the fingerprint cannot be taken."""
+        from evaljobs.drift.queries import DriftInputError, DriftSource
+
+        source, job = self.source, self.source.job
+        drift_source = DriftSource(source)
+        fingerprint_query = ("incremental_reference_fingerprint" if reference.source == "predictions"
+                             else "incremental_reference_table_fingerprint")
+        try:
+            [row] = drift_source._run(fingerprint_query, value, reference, drift_source._params(self.window, reference))
+        except (DriftInputError, EvaljobsError):
+            return None
+        key = hashlib.sha256(json.dumps({
+            "model": job.model, "predictions": job.tables.predictions, "version_column": job.columns.model_version,
+            "reference": job.drift.reference.model_dump(mode="json"), "value": [value.name, value.column,
+            value.reference_column, value.kind], "text_type": source.spec.text_type, **extra,
+        }, sort_keys=True, default=str).encode()).hexdigest()[:24]
+        return key, fingerprint(int(row.n), row.last_at)
+
+    def numeric_reference(self, value: Any, reference: Any) -> Any:
+        """A numeric feature's :class:`~evaljobs.drift.queries.StoredReference` against a
+        ``baseline`` or ``table`` reference: its fine bins (``evaljobs.drift.binned.ReferenceBins``)
+        stored once (kind ``reference``, keyed by the reference's definition, the value and the
+        bins' constants) and reused while the reference's fingerprint holds, as the categorical
+        counts are. None for other references, label drift, or when no fingerprint can be taken."""
+        from evaljobs.drift import binned
+        from evaljobs.drift.queries import StoredReference
+
+        job = self.source.job
+        kind = job.drift.reference.kind if job.drift else None
+        if value.is_label or value.kind != "numeric" or kind not in ("baseline", "table"):
+            return None
+        identity = self._reference_identity(
+            value, reference, summary="fine_bins", float_type=self.source.spec.float_type,
+            bins=[binned.SCALE, binned.MIN_MAGNITUDE, binned.LARGEST_SQUARED])
+        if identity is None:
+            return None
+        key, current = identity
+        kept, bins = self.reference_summaries.get(key), None
+        if kept is not None and kept.fingerprint == current:
+            try:
+                bins = binned.ReferenceBins.from_payload(kept.payload)
+                self.reused += 1
+            except (ValueError, KeyError, TypeError):
+                bins = None  # unreadable: read the reference again and store it anew
+
+        def save(found: "binned.ReferenceBins") -> None:
+            self.recomputed += 1
+            _save(self.store, job.name, REFERENCE_KIND, [(key, current, found.to_payload())], [], "",
+                  self.window, self.moment, keep=timedelta(days=3650))
+
+        return StoredReference(bins, save)
 
     def _part_counts(self, value: Any, wanted: dict[int, Part], max_categories: int,
                      versions: int) -> dict[tuple[datetime, datetime], dict[tuple, int]] | None:

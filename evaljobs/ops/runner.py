@@ -79,7 +79,8 @@ def evaluate_job(
     if job.drift is not None:
         drift_reports, drift_problems = evaluate_drift(
             source, window, [v.model_version for v in versions],
-            categorical_parts=parts.drift.categorical if parts and parts.drift else None)
+            categorical_parts=parts.drift.categorical if parts and parts.drift else None,
+            numeric_reference=parts.drift.numeric_reference if parts and parts.drift else None)
         versions = [replace(v, drift=drift_reports.get(v.model_version)) for v in versions]
         problems.extend(drift_problems)
     if job.estimate is not None:

@@ -424,3 +424,87 @@ def test_incremental_settings() -> None:
     with pytest.raises(ConfigError) as error:
         parse_config(text)
     assert "incremental.part" in str(error.value) and "at least 1m" in str(error.value)
+
+
+@THREE_ENGINES
+@pytest.mark.parametrize("kind", ["baseline", "table"])
+def test_a_fixed_numeric_reference_stores_its_fine_bins_until_its_rows_change(engine_url: str, kind: str) -> None:
+    """A numeric feature against a baseline or table reference, in the fine-histogram mode: the
+    first run stores the reference's bins, the next one reads the window alone (no centre query,
+    no reference share of the one-pass query) and reports exactly what the full path does; a
+    changed reference, or --refresh-summaries, reads it again."""
+    import sqlalchemy as sa
+
+    from evaljobs.drift.evaluate import evaluate_drift
+    from tests.dbdata import add_columns, create_table
+
+    if kind == "baseline":
+        reference = {"kind": "baseline", "start": (T1 - 10 * HOUR).isoformat(), "end": (T1 - 7 * HOUR).isoformat()}
+    else:
+        reference = {"kind": "table", "table": "training"}
+    # exact_max_values 0: the fine-histogram mode for every value (a bound of 1 keeps it there).
+    drift = {"reference": reference, "features": [{"name": "amount", "kind": "numeric"}], "label": False,
+             "predicted_label": False, "exact_max_values": 0, "binned_max_error": 1.0}
+    job = make_job("multiclass", drift=drift)
+    rng = random.Random(11)
+    engine = connect(engine_url, create=True)
+    try:
+        predictions, labels = data("multiclass", seed=5)
+        load(engine, predictions, labels)
+        add_columns(engine, "predictions", {"amount": "DOUBLE PRECISION"})
+        # Dense values (multiples of 1/1024 near 100: many per fine bin, so "binned" mode), a few
+        # NULLs, and v2 shifted.
+        amounts = [{"id": p.prediction_id, "amount": None if rng.random() < 0.05 else
+                    round(rng.gauss(100 + (7 if p.model_version == "v2" else 0), 20) * 1024) / 1024}
+                   for p in predictions]
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE predictions SET amount = :amount WHERE prediction_id = :id"), amounts)
+        create_table(engine, "training", {"amount": "DOUBLE PRECISION"})
+        insert(engine, "training", [{"amount": round(rng.gauss(95, 25) * 1024) / 1024} for _ in range(300)]
+               + [{"amount": None}])
+
+        def reference_use(at: datetime) -> tuple[bool, int, int]:
+            """(whether the drift statements read the reference's values, stored bins reused, stored)."""
+            source, store = JobSource(engine, job), ResultsStore(engine)
+            source.check_schema()
+            window = plan_window(at, job.window, job.label_delay)
+            parts = incremental.evaluate_incremental(source, window, store)
+            versions = [v.model_version for v in parts.quality.versions]
+            statements: list[str] = []
+
+            def seen(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+                statements.append(statement)
+
+            sa.event.listen(engine, "before_cursor_execute", seen)
+            try:
+                from_parts = evaluate_drift(source, window, versions, categorical_parts=parts.drift.categorical,
+                                            numeric_reference=parts.drift.numeric_reference)
+            finally:
+                sa.event.remove(engine, "before_cursor_execute", seen)
+            full = evaluate_drift(source, window, versions)
+            # The same statistics, p-values, modes and bounds as the full path, to the last bit.
+            assert {v: r.to_dict() for v, r in from_parts[0].items()} == {v: r.to_dict() for v, r in full[0].items()}
+            assert from_parts[1] == full[1] == []
+            modes = {f.mode for r in full[0].values() for f in r.features}
+            assert "binned" in modes, modes
+            assert len(store.summaries("j", incremental.REFERENCE_KIND)) == 1
+            # The centre query and the one-pass query with the reference (is_reference 1) are
+            # what read the reference's values; the fingerprint only counts its rows.
+            read = any("AS center" in s or "1 AS is_reference" in s or "UNION ALL" in s and "reference_rows" in s
+                       for s in statements)
+            return read, parts.drift.reused, parts.drift.recomputed
+
+        assert reference_use(T1) == (True, 0, 1)  # read and stored
+        assert reference_use(T1 + HOUR) == (False, 1, 0)  # reused: only the window is read
+        if kind == "baseline":
+            insert(engine, "predictions", [{"prediction_id": "extra", "model_name": "m", "model_version": "v1",
+                                            "predicted_at": T1 - 8 * HOUR, "predicted_label": "a", "score": None,
+                                            "latency_seconds": None, "country": "FR", "amount": 250.5}])
+        else:
+            insert(engine, "training", [{"amount": 250.5}])
+        assert reference_use(T1 + HOUR) == (True, 0, 1)  # the changed reference is read and stored again
+        assert reference_use(T1 + HOUR) == (False, 1, 0)
+        ResultsStore(engine).clear_summaries("j")  # evaljobs run --refresh-summaries
+        assert reference_use(T1 + HOUR) == (True, 0, 1)
+    finally:
+        engine.dispose()
