@@ -541,8 +541,9 @@ class DriftParts:
     the versions' counts; the reference is the same parts of one version (``kind: version``) or
     the previous window's parts (``kind: previous_window``: the previous run's current window),
     and a ``baseline`` or ``table`` reference is summarised once (kind ``reference``, keyed by its
-    definition and the value) and reused while its fingerprint holds. Label drift and numeric
-    values are queried as before."""
+    definition and the value) and reused while its fingerprint holds. A numeric feature's
+    ``baseline`` or ``table`` reference is stored the same way as its fine bins
+    (:meth:`numeric_reference`); label drift and the rest of numeric drift are queried as before."""
 
     source: JobSource
     window: Window
