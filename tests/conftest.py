@@ -15,7 +15,8 @@ import subprocess
 import tempfile
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,54 @@ def spark_url(spark_server: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {database} CASCADE"))
         admin.dispose()
+
+
+#: The demo data that the cross-engine comparisons read (demo jobs, backfill): its instant and days.
+DEMO_NOW = datetime(2026, 11, 20, 7, 0, tzinfo=timezone.utc)
+DEMO_DAYS = 3  # enough for the demo jobs' windows, references and the canary; small for Spark
+
+
+@pytest.fixture(scope="session")
+def demo_data(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], str]:
+    """``demo_data(engine)``: the URL of a database holding ``demodata.build(now=DEMO_NOW,
+    days=DEMO_DAYS)`` on that engine (sqlite, duckdb, postgresql, spark), built once per session.
+
+    Only for tests that read the data and keep their results elsewhere (the demo jobs with
+    --dry-run or a results.database, backfill into a SQLite store): building it is most of such
+    a test's time on Spark (a few thousand rows as multi-row INSERTs), and it is the same data."""
+    from evaljobs import demodata
+
+    built: dict[str, str] = {}
+
+    def url_of(engine: str) -> str:
+        if engine in built:
+            return built[engine]
+        if engine in ("sqlite", "duckdb"):
+            suffix = "db" if engine == "sqlite" else "duckdb"
+            url = f"{engine}:///{tmp_path_factory.mktemp(f'demo-{engine}') / f'demo.{suffix}'}"
+        else:
+            server = request.getfixturevalue("postgres_server" if engine == "postgresql" else "spark_server")
+            name = f"evaljobs_demo_{uuid.uuid4().hex[:12]}"
+            if engine == "postgresql":
+                admin, url = sa.create_engine(server), _with_search_path(server, name)
+                create, drop = f'CREATE SCHEMA "{name}"', f'DROP SCHEMA "{name}" CASCADE'
+            else:
+                admin, url = sa.create_engine(f"{server}/default"), f"{server}/{name}"
+                create, drop = f"CREATE DATABASE {name}", f"DROP DATABASE IF EXISTS {name} CASCADE"
+            with admin.begin() as conn:
+                conn.execute(sa.text(create))
+
+            def cleanup(admin: sa.Engine = admin, drop: str = drop) -> None:
+                with admin.begin() as conn:
+                    conn.execute(sa.text(drop))
+                admin.dispose()
+
+            request.addfinalizer(cleanup)
+        demodata.build(url, now=DEMO_NOW, days=DEMO_DAYS)
+        built[engine] = url
+        return url
+
+    return url_of
 
 
 #: The engines of the matrix: every test that takes ``engine_url`` runs on each.

@@ -8,20 +8,17 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from evaljobs import demodata
 from evaljobs.db.engine import connect
 from evaljobs.ops.store import ResultsStore
 
+from tests.conftest import DEMO_NOW as NOW
 from tests.conftest import samples
 
 ROOT = Path(__file__).resolve().parents[2]
-NOW = datetime(2026, 11, 20, 7, 0, tzinfo=timezone.utc)
-DAYS = 3  # enough for both jobs' windows, references and the canary; small for Spark
 TOL = 1e-9
 #: Wall-clock fields: the only ones allowed to differ.
 TIMINGS = {"duration_seconds", "seconds"}
@@ -35,7 +32,7 @@ def evaljobs(url: str, *args: str, env: dict[str, str] | None = None) -> subproc
 
 
 def demo_results(url: str) -> dict:
-    demodata.build(url, now=NOW, days=DAYS)
+    """What the demo's jobs give on ``url`` (the session's demo data, see conftest's demo_data)."""
     done = evaljobs(url, "run", "--all", "--dry-run", "--output", "json")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -61,8 +58,8 @@ def assert_same(want: object, got: object, path: str = "") -> None:
 
 
 @pytest.fixture(scope="module")
-def sqlite_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    results = demo_results(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}")
+def sqlite_results(demo_data) -> dict:
+    results = demo_results(demo_data("sqlite"))
     # Not vacuous: every job, several versions, core and regression metrics, AUC, latency and drift.
     jobs = {job["job"]: job for job in results["jobs"]}
     assert set(jobs) == {"fraud-daily", "intent-6h", "eta-6h"}
@@ -77,11 +74,9 @@ def sqlite_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "postgresql", "spark"])
-def test_demo_jobs_give_the_sqlite_numbers(engine: str, sqlite_results: dict, request: pytest.FixtureRequest,
+def test_demo_jobs_give_the_sqlite_numbers(engine: str, sqlite_results: dict, demo_data, request: pytest.FixtureRequest,
                                            tmp_path: Path) -> None:
-    url = {"duckdb": lambda: f"duckdb:///{tmp_path / 'demo.duckdb'}",
-           "postgresql": lambda: request.getfixturevalue("postgres_url"),
-           "spark": lambda: request.getfixturevalue("spark_url")}[engine]()
+    url = demo_data(engine)
     assert_same(sqlite_results, demo_results(url))
     if engine != "spark":
         return

@@ -21,7 +21,7 @@ from evaljobs.ops.store import ResultsStore
 from evaljobs.db.engine import connect
 from evaljobs.windows import fire_times
 
-from tests.conftest import samples
+from tests.conftest import DEMO_NOW, samples
 
 UTC = timezone.utc
 FRAUD = """  - name: fraud-6h
@@ -235,16 +235,13 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
     assert log.getvalue().splitlines() == [f"backfill j: {n}/4 window {n} ok" for n in range(1, 5)]
 
 
-BACKFILL_NOW = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
-
-
 def backfilled(url: str, tmp_path: Path) -> list[dict]:
-    """Backfill two windows of fraud-6h from the demo data at ``url``, the results store in SQLite."""
-    demodata.build(url, now=BACKFILL_NOW, days=3)
+    """Backfill two windows of fraud-6h from the demo data at ``url`` (the session's, see conftest's
+    demo_data), the results store in SQLite."""
     results_url = f"sqlite:///{tmp_path / 'results.db'}"
     config = tmp_path / "schedules.yaml"
     config.write_text(f"database: '{url}'\nresults: {{database: '{results_url}'}}\njobs:\n{FRAUD}")
-    start, end = BACKFILL_NOW - timedelta(hours=36), BACKFILL_NOW - timedelta(hours=24)
+    start, end = DEMO_NOW - timedelta(hours=36), DEMO_NOW - timedelta(hours=24)
     assert cli.main(["backfill", "fraud-6h", "--config", str(config), "--from", iso(start), "--to", iso(end)]) == 0
     rows = [r for r in stored(results_url) if r["origin"] == "backfill"]
     assert len([r for r in rows if r["row_kind"] == "job"]) == 2
@@ -252,15 +249,12 @@ def backfilled(url: str, tmp_path: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "postgresql", "spark"])
-def test_backfill_from_every_engine_stores_the_sqlite_numbers(engine, request, tmp_path, capsys) -> None:
+def test_backfill_from_every_engine_stores_the_sqlite_numbers(engine, demo_data, tmp_path, capsys) -> None:
     """The data on DuckDB, PostgreSQL or Spark, the results store in SQLite (as Spark needs)."""
-    url = {"duckdb": lambda: f"duckdb:///{tmp_path / 'demo.duckdb'}",
-           "postgresql": lambda: request.getfixturevalue("postgres_url"),
-           "spark": lambda: request.getfixturevalue("spark_url")}[engine]()
     (tmp_path / "sqlite").mkdir()
     (tmp_path / engine).mkdir()
-    want = backfilled(f"sqlite:///{tmp_path / 'sqlite' / 'demo.db'}", tmp_path / "sqlite")
-    got = backfilled(url, tmp_path / engine)
+    want = backfilled(demo_data("sqlite"), tmp_path / "sqlite")
+    got = backfilled(demo_data(engine), tmp_path / engine)
     capsys.readouterr()
     assert len(got) == len(want) > 2
     for a, b in zip(want, got):
