@@ -241,12 +241,10 @@ def test_reference_kinds_select_the_right_rows(engine):
         assert reports[compared[0]].reference.rows == reference_rows, name
         assert feature(reports, compared[0], "x").reference_values == reference_rows, name
         assert problems == [], (name, problems)
-    # Champion vs challenger: v1 against v2's values in the same window.
-    job = make_job({"reference": {"kind": "version", "version": "v2"}, "features": ["x"], "label": False})
-    reports, _ = run(engine, job, ["v1", "v2"])
-    v1 = [float(i % 7) for i in range(40)]
-    v2 = [float(i % 5) + 3 for i in range(25)]
-    assert feature(reports, "v1", "x").statistic("ks").score == pytest.approx(stats.ks_2samp(v2, v1).statistic)
+        if name == "version":  # champion vs challenger: v1 against v2's values in the same window
+            v1 = [float(i % 7) for i in range(40)]
+            v2 = [float(i % 5) + 3 for i in range(25)]
+            assert feature(reports, "v1", "x").statistic("ks").score == pytest.approx(stats.ks_2samp(v2, v1).statistic)
 
 
 def test_a_champion_reference_is_summarised_once(engine):
