@@ -97,7 +97,7 @@ def test_random_delays_equal_a_plain_computation(engine_url: str) -> None:
             assert suggestion.within_suggested == sum(1 for d in delays if d <= quantile + 1e-6)
             assert suggestion.within_suggested >= 0.9 * len(delays)
 
-    for_each_data_set(engine_url, job, AT, delay_sets(), check, examples=examples(engine_url, 25, on_spark=3))
+    for_each_data_set(engine_url, job, AT, delay_sets(), check, examples=examples(engine_url, 25))
 
 
 # Spark has no unique keys to declare (it always groups, as the tests above check there).

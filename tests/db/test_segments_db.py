@@ -93,7 +93,7 @@ def check_segments(result, job, predictions: list[Prediction], labels: list[Labe
 def test_random_segments_equal_sklearn(engine_url: str, task: str) -> None:
     job = make_job(task, segments=SEGMENTS, max_segment_values=2)
     for_each_data_set(engine_url, job, AT, segmented_sets(task), lambda result, predictions, labels, *_:
-                      check_segments(result, job, predictions, labels), examples=examples(engine_url, 20, on_spark=3))
+                      check_segments(result, job, predictions, labels), examples=examples(engine_url, 20))
 
 
 def demo_rows() -> tuple[list[Prediction], list[Label]]:
