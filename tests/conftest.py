@@ -123,6 +123,75 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+#: The session's Spark Thrift Server, started in the background as soon as collection shows that
+#: a selected test needs it (see pytest_collection_finish): its JVM start-up (15-45 s) and first
+#: queries' warm-up (class loading, JIT; the first Spark test took 70 s of a 1 s test's work)
+#: then overlap the tests before it instead of adding to the suite's wall time.
+_SPARK_START: dict[str, object] = {}
+
+
+def _needs_spark(item: pytest.Item) -> bool:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return "spark_server" in getattr(item, "fixturenames", ()) or "spark" in map(str, params.values())
+
+
+def _start_spark(work: Path) -> localservices.LocalProcess:
+    """Start the server, then warm it up with the kind of statements the tests send."""
+    server = localservices.start_spark_thrift_server(work, log_path=work / "spark.log")
+    _SPARK_START["server"] = server
+    try:
+        admin = sa.create_engine(f"{server.url}/default")
+        with admin.connect() as conn:
+            for statement in (
+                "CREATE DATABASE IF NOT EXISTS evaljobs_warm_up",
+                "CREATE TABLE evaljobs_warm_up.p (id STRING, v STRING, at TIMESTAMP, x DOUBLE) USING parquet",
+                "CREATE TABLE evaljobs_warm_up.l (id STRING, label STRING, at TIMESTAMP) USING parquet",
+                "INSERT INTO evaljobs_warm_up.p VALUES ('a', 'v1', TIMESTAMP '2026-01-01 00:00:00', 1.0), "
+                "('b', 'v2', TIMESTAMP '2026-01-01 00:00:01', 2.0)",
+                "INSERT INTO evaljobs_warm_up.l VALUES ('a', '1', TIMESTAMP '2026-01-01 01:00:00')",
+                "SELECT p.v, l.label, count(*), sum(p.x), ROW_NUMBER() OVER (PARTITION BY p.v ORDER BY p.at) "
+                "FROM evaljobs_warm_up.p p LEFT JOIN evaljobs_warm_up.l l ON l.id = p.id AND l.at < p.at + INTERVAL 1 DAY "
+                "GROUP BY p.v, l.label, p.at",
+                "DROP DATABASE evaljobs_warm_up CASCADE",
+            ):
+                result = conn.execute(sa.text(statement))
+                if result.returns_rows:
+                    result.fetchall()
+        admin.dispose()
+    except Exception:  # noqa: BLE001 - only a warm-up: the tests themselves report a broken server
+        pass
+    return server
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the Spark Thrift Server in the background when a selected test needs it."""
+    if (session.config.option.collectonly or os.environ.get("EVALJOBS_TEST_SPARK_URL")
+            or not any(_needs_spark(item) for item in session.items)):
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    work = Path(tempfile.mkdtemp(prefix="evaljobs-spark-"))
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-start")
+    _SPARK_START.update(work=work, future=pool.submit(_start_spark, work))
+    pool.shutdown(wait=False)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the early-started server even when no test ended up asking for it (-x, a crash)."""
+    future = _SPARK_START.get("future")
+    if future is None:
+        return
+    try:
+        future.result(timeout=300)
+    except Exception:  # noqa: BLE001 - its failure was reported by the tests that needed it
+        pass
+    server = _SPARK_START.get("server")
+    if server is not None:
+        server.stop(timeout=30)
+    if exitstatus == 0:
+        shutil.rmtree(_SPARK_START["work"], ignore_errors=True)  # kept on failure: spark.log
+
+
 @pytest.fixture(scope="session")
 def spark_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """ONE Spark Thrift Server for the session (local[2], 2 GB, UTC; metastore and warehouse in
@@ -132,9 +201,13 @@ def spark_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url:
         yield url.rstrip("/")
         return
-    work = tmp_path_factory.mktemp("spark")
+    future = _SPARK_START.get("future")
     try:
-        server = localservices.start_spark_thrift_server(work, log_path=work / "spark.log")
+        if future is not None:  # started at collection (the usual case)
+            server = future.result()
+        else:  # a test that asks for it without showing so at collection (getfixturevalue alone)
+            work = tmp_path_factory.mktemp("spark")
+            server = localservices.start_spark_thrift_server(work, log_path=work / "spark.log")
     except (FileNotFoundError, RuntimeError) as exc:
         pytest.fail(f"cannot start the Spark Thrift Server: {exc}; make test installs Java and pyspark")
     with server:
