@@ -26,7 +26,11 @@ of ``label_delay`` fall on the grid. Orphan labels are counted per part of label
 (kind ``orphan_part``, fingerprinted by the labels' count and latest ``labeled_at``), again for
 the arrival parts holding labels of predictions this run read again. The predictions before the
 window (``model_predictions_total``) are a stored count before an earlier window's start plus
-those made since (kind ``history``). Always recomputed: segments, drift and estimates.
+those made since (kind ``history``). Categorical drift of features and the predicted label is
+counted per part and value too (kind ``drift_part``; :class:`DriftParts`), and a fixed
+``baseline`` or ``table`` reference is summarised once (kind ``reference``: categorical counts,
+or a numeric value's fine bins) until its fingerprint changes. Always recomputed: segments,
+numeric drift of the window, label drift and estimates.
 
 Not incremental (the whole window is evaluated as before): regression jobs, and binary jobs
 with a score column -- their exact ROC AUC needs the ranks of the whole window, and their log
