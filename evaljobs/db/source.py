@@ -309,6 +309,8 @@ class JobSource:
                 # The first label is the only one: the label-delay rows need no GROUP BY either.
                 ids["label_delay_rows"] = sqlfiles.render("fragments/label_delay_rows_unique", ids,
                                                           dialect=self.dialect)
+                ids["delay_rows_barrier"] = sqlfiles.render("fragments/delay_rows_barrier_unique", ids,
+                                                            dialect=self.dialect)
             for key in _OPTIONAL_PREDICTION_COLUMNS:
                 column = f"p.{self.quote(getattr(cols, key))}" if key in self.available_optional else None
                 if column is None:

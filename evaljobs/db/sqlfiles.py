@@ -60,6 +60,9 @@ INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
     "labeled_epoch": ("fragments/epoch_seconds", {"moment": "labeled_at"}),
     "predicted_epoch": ("fragments/epoch_seconds", {"moment": "predicted_at"}),
     "delay_seconds": ("fragments/delay_seconds", {}),
+    # sql/postgresql/label_delays.sql's planner barrier: empty unless the labels are unique
+    # (JobSource.identifiers then renders fragments/delay_rows_barrier_unique).
+    "delay_rows_barrier": ("fragments/delay_rows_barrier", {}),
     # The incremental part (0, 1, ...) of a predicted_at column (evaljobs/ops/incremental.py).
     "part_number": ("fragments/part_number", {}),
     # The window's rows with predicted_at and their latest label, for the incremental parts (a

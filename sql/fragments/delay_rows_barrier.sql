@@ -1,0 +1,3 @@
+-- Fragment: nothing. The slot {delay_rows_barrier} of sql/postgresql/label_delays.sql when the
+-- label-delay rows are already grouped per prediction id (sql/fragments/label_delay_rows.sql);
+-- see sql/fragments/delay_rows_barrier_unique.sql for the other case.
