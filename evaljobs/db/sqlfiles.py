@@ -60,7 +60,8 @@ INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
     "labeled_epoch": ("fragments/epoch_seconds", {"moment": "labeled_at"}),
     "predicted_epoch": ("fragments/epoch_seconds", {"moment": "predicted_at"}),
     "delay_seconds": ("fragments/delay_seconds", {}),
-    # sql/postgresql/label_delays.sql's planner barrier: empty unless the labels are unique
+    # The planner barrier of sql/postgresql/label_delays.sql, incremental_delay_parts.sql and
+    # label_delay_suggestion.sql: empty unless the labels are unique
     # (JobSource.identifiers then renders fragments/delay_rows_barrier_unique).
     "delay_rows_barrier": ("fragments/delay_rows_barrier", {}),
     # The incremental part (0, 1, ...) of a predicted_at column (evaljobs/ops/incremental.py).

@@ -1,3 +1,4 @@
--- Fragment: nothing. The slot {delay_rows_barrier} of sql/postgresql/label_delays.sql when the
+-- Fragment: nothing. The slot {delay_rows_barrier} of sql/postgresql/label_delays.sql (and of
+-- sql/postgresql/incremental_delay_parts.sql and label_delay_suggestion.sql) when the
 -- label-delay rows are already grouped per prediction id (sql/fragments/label_delay_rows.sql);
 -- see sql/fragments/delay_rows_barrier_unique.sql for the other case.

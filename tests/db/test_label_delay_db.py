@@ -141,6 +141,19 @@ def test_declared_unique_labels_give_the_same_delays_without_grouping(engine_url
                                                               for b in DELAY_BUCKETS]
             assert delay.histogram.sum == pytest.approx(sum(exp["delays"]), abs=1e-3 * max(1, len(exp["delays"])))
             assert list(delay.within) == exp["within"]
+        # The suggestion too (PostgreSQL's sql/postgresql/label_delay_suggestion.sql groups the
+        # rows by delay minute first when labels are unique).
+        for suggestion in suggest_label_delays(source, window, 0.9):
+            delays = want[suggestion.model_version]["delays"]
+            assert (suggestion.predictions, suggestion.labeled) == (want[suggestion.model_version]["predictions"],
+                                                                    len(delays))
+            if not delays:
+                assert suggestion.suggested_seconds is None and suggestion.within_suggested == 0
+                continue
+            quantile = float(np.quantile(delays, 0.9, method="inverted_cdf"))
+            assert suggestion.suggested_seconds == pytest.approx(quantile, abs=1e-3)
+            assert suggestion.within_suggested == sum(1 for d in delays if d <= quantile + 1e-6)
+            assert suggestion.within_configured == sum(1 for d in delays if d <= LABEL_DELAY.total_seconds() + 1e-6)
 
     try:
         check()
