@@ -1,5 +1,5 @@
 -- What labels that arrived in [:changed_from, :labels_as_of) add to stored label-delay parts
--- (evaljobs/ops/incremental.py): the predictions of the look-back [:lookback_start, :window_end)
+-- (evaljobs/ops/incremental/): the predictions of the look-back [:lookback_start, :window_end)
 -- whose FIRST label arrived then (they had none before :changed_from, so they counted as
 -- unlabelled), per part and version: how many, the sum and range of their delays, the cumulative
 -- histogram and the within-k counts, as in sql/incremental_delay_parts.sql. Predictions whose

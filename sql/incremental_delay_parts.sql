@@ -3,7 +3,7 @@
 -- cumulative histogram ({bucket_counts}) and, for each multiple k of label_delay, how many had a
 -- label within k x label_delay ({within_all}: within_k, of all the part's predictions; whether a
 -- part is old enough to count is decided per part when they are added up,
--- evaljobs/ops/incremental.py).
+-- evaljobs/ops/incremental/).
 WITH {label_delay_rows}
 SELECT
     part,

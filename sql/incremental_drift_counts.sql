@@ -2,7 +2,7 @@
 -- predictions of each version have each value ({current_value}, as in
 -- sql/drift_current_predictions.sql; NULL is a value of its own), per part. Summed over parts,
 -- they are sql/drift_categorical.sql's counts of a version or of the model in a range
--- (evaljobs/ops/incremental.py). At most :row_limit rows: more means too many categories.
+-- (evaljobs/ops/incremental/). At most :row_limit rows: more means too many categories.
 SELECT part, model_version, value, COUNT(*) AS n
 FROM (
     SELECT {part_number} AS part, model_version, value

@@ -5,7 +5,7 @@
 -- :labels_as_of counts +1 (the latest-label rule of sql/window_rows.sql at each time, written
 -- once in sql/fragments/part_rows.sql), summed per part and cell. Reads only those predictions
 -- (labels by arrival time, then their keys), so a part with late labels is updated, not
--- rescanned (evaljobs/ops/incremental.py).
+-- rescanned (evaljobs/ops/incremental/).
 WITH changed AS (
     SELECT DISTINCT l.{label_prediction_id} AS prediction_id
     FROM {labels} l

@@ -1,6 +1,6 @@
 -- The label-arrival parts (of [:arrived_from, :labels_as_of)) holding labels of predictions made in
 -- [:window_start, :window_end), a range of window parts this run read again: a prediction written
--- after its label may have matched a label stored as an orphan (evaljobs/ops/incremental.py).
+-- after its label may have matched a label stored as an orphan (evaljobs/ops/incremental/).
 SELECT DISTINCT part
 FROM (
     SELECT {part_number} AS part

@@ -1,5 +1,5 @@
 -- Per incremental part of [:window_start, :window_end): the job's predictions and the latest
--- predicted_at, the part's fingerprint (evaljobs/ops/incremental.py). Reads the predictions
+-- predicted_at, the part's fingerprint (evaljobs/ops/incremental/). Reads the predictions
 -- alone, an index range on (model_name, predicted_at), no label join.
 SELECT part, COUNT(*) AS predictions, MAX(predicted_at) AS last_predicted_at
 FROM (

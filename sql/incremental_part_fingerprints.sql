@@ -1,5 +1,5 @@
 -- The incremental parts' fingerprints (sql/incremental_part_counts.sql) without counting every
--- part of the label-delay look-back each run (evaljobs/ops/incremental.py): the parts
+-- part of the label-delay look-back each run (evaljobs/ops/incremental/): the parts
 -- [:verified_from, :verified_to), whose counts the previous run stored, are checked with ONE
 -- aggregate -- their predictions, the latest predicted_at, and the sum of each prediction's part
 -- number from :first_part -- against the stored counts (a late prediction changes the count, a

@@ -64,7 +64,7 @@ INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
     # label_delay_suggestion.sql: empty unless the labels are unique
     # (JobSource.identifiers then renders fragments/delay_rows_barrier_unique).
     "delay_rows_barrier": ("fragments/delay_rows_barrier", {}),
-    # The incremental part (0, 1, ...) of a predicted_at column (evaljobs/ops/incremental.py).
+    # The incremental part (0, 1, ...) of a predicted_at column (evaljobs/ops/incremental/).
     "part_number": ("fragments/part_number", {}),
     # The window's rows with predicted_at and their latest label, for the incremental parts (a
     # derived table's query): every prediction with labels as of :labels_as_of, or only those of

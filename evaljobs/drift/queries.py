@@ -54,7 +54,7 @@ class ReferenceRows:
 @dataclass
 class StoredReference:
     """A numeric ``baseline`` or ``table`` reference's stored fine bins (None: none that still
-    hold) and how to store freshly read ones (:class:`evaljobs.ops.incremental.DriftParts`)."""
+    hold) and how to store freshly read ones (:class:`evaljobs.ops.incremental.drift.DriftParts`)."""
 
     bins: "binned.ReferenceBins | None"
     save: Callable[["binned.ReferenceBins"], None]

@@ -1,7 +1,7 @@
 -- Fragment (drift): the fine histogram of drift_numeric_binned.sql (read its header) over a
 -- both_samples CTE (is_reference, model_version, value) of the including query: shared with
 -- drift_numeric_binned_current.sql, so that the window's bins are the same whether the
--- reference is read with them or comes from its stored summary (evaljobs/ops/incremental.py).
+-- reference is read with them or comes from its stored summary (evaljobs/ops/incremental/).
 indexed AS (
     -- Each value's state and bin are GROUP BY keys, computed once per row; the distance from
     -- the centre is written out where it is used (engines substitute a derived column into

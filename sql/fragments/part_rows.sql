@@ -1,7 +1,7 @@
 -- Fragment (a derived table's query): the job's predictions with predicted_at in
 -- [:window_start, :window_end), with predicted_at (for {part_number}), each with the latest
 -- label that had arrived before :{labels_bound} (NULL when none had): the rows and latest-label
--- rule of sql/window_rows.sql, for the incremental parts (evaljobs/ops/incremental.py).
+-- rule of sql/window_rows.sql, for the incremental parts (evaljobs/ops/incremental/).
 -- Included as {part_rows} (every prediction, labels as of :labels_as_of) and as
 -- {changed_rows_before} / {changed_rows_after} (only the predictions of the including query's
 -- `changed` CTE, through {changed_only}; labels as of :stored_as_of / :labels_as_of). The label

@@ -20,6 +20,8 @@ from evaljobs.config import Job
 from evaljobs.db.engine import connect
 from evaljobs.db.source import JobSource
 from evaljobs.ops import incremental
+from evaljobs.ops.incremental.parts import plan_parts, query_ranges
+from evaljobs.ops.incremental.stored import touch_plan
 from evaljobs.ops.runner import evaluate_job
 from evaljobs.ops.store import ResultsStore
 from evaljobs.records import JobResult
@@ -225,13 +227,13 @@ def test_touch_plan_uses_one_key_range_only_when_it_holds_exactly_the_touched_pa
 
     parts = [("d/01/02", "t0"), ("d/02/03", "t0"), ("d/03/04", "t0")]
     # Every stored part at t0 in [d/01/02, d/03/04] is touched (d/02/03 rewritten): one range.
-    assert incremental.touch_plan(stored(*parts, ("d/00/01", "t0")), {"t0": ["d/01/02", "d/03/04"]},
-                                  ["d/02/03"]) == ([("t0", "d/01/02", "d/03/04")], [])
+    assert touch_plan(stored(*parts, ("d/00/01", "t0")), {"t0": ["d/01/02", "d/03/04"]},
+                      ["d/02/03"]) == ([("t0", "d/01/02", "d/03/04")], [])
     # Another window's part at t0 inside the range (a clipped first part): the keys one by one.
-    assert incremental.touch_plan(stored(*parts, ("d/02:30/03", "t0")), {"t0": [k for k, _ in parts]}, []) == \
+    assert touch_plan(stored(*parts, ("d/02:30/03", "t0")), {"t0": [k for k, _ in parts]}, []) == \
         ([], [k for k, _ in parts])
     # A part at another as_of inside the range does not matter.
-    assert incremental.touch_plan(stored(*parts, ("d/02:30/03", "t1")), {"t0": [k for k, _ in parts]}, []) == \
+    assert touch_plan(stored(*parts, ("d/02:30/03", "t1")), {"t0": [k for k, _ in parts]}, []) == \
         ([("t0", "d/01/02", "d/03/04")], [])
 
 
@@ -253,19 +255,19 @@ def test_scored_binary_jobs_are_evaluated_fully(sqlite_url: str) -> None:
 
 def test_plan_parts_aligns_to_the_window_end() -> None:
     window = plan_window(T1 + timedelta(minutes=20), timedelta(minutes=150), timedelta(0))
-    plan = incremental.plan_parts(window, HOUR)
+    plan = plan_parts(window, HOUR)
     assert [(p.start, p.end) for p in plan.parts] == [
         (window.start, window.start + timedelta(minutes=30)),
         (window.start + timedelta(minutes=30), window.start + timedelta(minutes=90)),
         (window.start + timedelta(minutes=90), window.end)]
     assert plan.offset_seconds == 20 * 60 and plan.part_seconds == 3600
-    assert incremental.plan_parts(plan_window(T1 + timedelta(microseconds=5), HOUR, timedelta(0)), HOUR) is None
+    assert plan_parts(plan_window(T1 + timedelta(microseconds=5), HOUR, timedelta(0)), HOUR) is None
 
 
 def test_query_ranges_join_the_closest_runs() -> None:
-    assert incremental.query_ranges([1, 2, 3, 7, 9, 10]) == [(1, 3), (7, 7), (9, 10)]
-    assert incremental.query_ranges([1, 2, 3, 7, 9, 10], most=2) == [(1, 3), (7, 10)]
-    assert incremental.query_ranges([]) == []
+    assert query_ranges([1, 2, 3, 7, 9, 10]) == [(1, 3), (7, 7), (9, 10)]
+    assert query_ranges([1, 2, 3, 7, 9, 10], most=2) == [(1, 3), (7, 10)]
+    assert query_ranges([]) == []
 
 
 def test_run_stores_parts_dry_run_does_not_and_refresh_recomputes(tmp_path, sqlite_url: str, capsys) -> None:
