@@ -1,6 +1,8 @@
 -- Numeric drift summaries of one value in ONE pass over the reference and the window, for
 -- samples too large for the exact sort of drift_numeric.sql: a fine histogram per version
--- (and for the reference), grouped by a hash aggregate over a few thousand bins, no sort.
+-- (and for the reference), grouped by a hash aggregate over a few thousand bins, no sort. A
+-- version reference has no rows of its own here (drift_reference_in_window.sql): it is one of
+-- the window's versions, and the caller takes the reference's histogram from its groups.
 --
 -- * Bins are logarithmic in the distance d = value - :center from the reference's mean (from
 --   drift_numeric_center.sql), as DDSketch's are in |value|: a value with |d| >= :min_magnitude

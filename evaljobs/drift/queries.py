@@ -50,6 +50,13 @@ class ReferenceRows:
     #: the reference) instead of twice.
     excluded_version: str | None = None
 
+    @property
+    def window_version(self) -> str | None:
+        """The window's version that is the reference (``kind: version``), else None: its rows
+        are the window's rows of that version, so the binned and categorical summaries read
+        them with the window in one scan and take the reference from that version's groups."""
+        return self.excluded_version if self.source == "predictions" else None
+
 
 @dataclass
 class StoredReference:
@@ -169,7 +176,10 @@ class DriftSource:
             return quoted
         return f"CAST({quoted} AS {self.spec.float_type if kind == 'numeric' else self.spec.text_type})"
 
-    def _render(self, name: str, value: DriftValue, reference: ReferenceRows, cast: bool = True) -> str:
+    def _render(self, name: str, value: DriftValue, reference: ReferenceRows, cast: bool = True,
+                in_window: bool = False) -> str:
+        """``in_window``: the reference is read as a version of the window (no reference rows of
+        its own, ``sql/drift_reference_in_window.sql``; see :meth:`ReferenceRows.window_version`)."""
         ids = dict(self.source.identifiers())
         if value.column is not None:
             ids["current_value"] = self._expression("p", value.column, value.kind, cast)
@@ -183,6 +193,9 @@ class DriftSource:
             if value.column is not None:
                 ids["reference_value"] = ids["current_value"]
             reference_fragment = REFERENCE_FRAGMENTS["labels" if value.is_label else "predictions"]
+        if in_window:
+            ids["reference_type"] = self.spec.float_type if value.kind == "numeric" else self.spec.text_type
+            reference_fragment = "drift_reference_in_window"
         # The fragments are rendered first and go into the query's {current_rows}/{reference_rows}
         # slots as finished SQL (str.format does not look into the values it inserts).
         dialect = self.source.dialect
@@ -191,8 +204,10 @@ class DriftSource:
         ids["reference_rows"] = sqlfiles.render(reference_fragment, ids, dialect=dialect)
         return sqlfiles.render(name, ids, dialect=dialect)
 
-    def _params(self, window: Window, reference: ReferenceRows) -> dict[str, Any]:
-        params = self.source.window_params(window) | {"excluded_version": reference.excluded_version}
+    def _params(self, window: Window, reference: ReferenceRows, in_window: bool = False) -> dict[str, Any]:
+        # Read in the window, the reference version's rows are wanted among the window's.
+        excluded = None if in_window else reference.excluded_version
+        params = self.source.window_params(window) | {"excluded_version": excluded}
         if reference.source == "predictions":
             params |= {
                 "reference_start": self.source.bind_time(reference.start),
@@ -202,10 +217,10 @@ class DriftSource:
         return params
 
     def _run(self, name: str, value: DriftValue, reference: ReferenceRows, params: dict[str, Any],
-             cast: bool = True, consume: Callable[[Iterable[sa.Row]], Any] = list) -> Any:
+             cast: bool = True, consume: Callable[[Iterable[sa.Row]], Any] = list, in_window: bool = False) -> Any:
         """Run a drift query; ``consume`` reads its rows while the result is open (the fine
         histograms are read row by row instead of as a list of thousands of Row objects)."""
-        statement = sa.text(self._render(name, value, reference, cast))
+        statement = sa.text(self._render(name, value, reference, cast, in_window))
         job = self.source.job.name
         with connection(self.source.engine, f"job {job!r}: drift query {name} for {value.name!r}") as conn:
             for setting in self.spec.drift_settings:  # for this transaction only (see dialects.py)
@@ -234,11 +249,12 @@ class DriftSource:
     def numeric(self, value: DriftValue, window: Window, reference: ReferenceRows, bins: int,
                 exact_max_values: int = 0, max_error: float = 1.0,
                 stored: "StoredReference | None" = None) -> NumericSummaries:
-        """Numeric summaries: from fine histograms (one pass, ``sql/drift_numeric_binned.sql``)
-        when the compared values are more than ``exact_max_values`` and the error bounds of the
-        KS statistic and of the normalised Wasserstein distance are at most ``max_error``; else
-        exact (``sql/drift_numeric.sql``, a sort of every distinct value).
+        """Numeric summaries: from fine histograms (one pass, ``sql/drift_numeric_binned.sql``,
+        around :meth:`center`) when the compared values are more than ``exact_max_values`` and
+        the error bounds of the KS statistic and of the normalised Wasserstein distance are at
+        most ``max_error``; else exact (``sql/drift_numeric.sql``, a sort of every distinct value).
         A histogram whose every bin holds one distinct value gives the exact numbers too.
+        A version reference is binned with the window, in the same scan, as one of its versions.
 
         ``stored`` (a ``baseline`` or ``table`` reference under incremental windows): its fine
         bins, when they still hold, replace the reference's centre query and its share of the
@@ -255,14 +271,20 @@ class DriftSource:
                 "drift_numeric_binned_current", value, reference, params | bins_params,
                 consume=lambda rows: binned.histograms(rows, bins_params["center"]))
         else:
-            [centre] = self._run("drift_numeric_center", value, reference, params)
-            bins_params = binned.query_params(centre.center)
+            center = self.center(value, reference, params)
+            bins_params = binned.query_params(center)
+            in_window = reference.window_version is not None
             reference_histogram, histograms = self._run(
-                "drift_numeric_binned", value, reference, params | bins_params,
-                consume=lambda rows: binned.histograms(rows, bins_params["center"]))
+                "drift_numeric_binned", value, reference, self._params(window, reference, in_window) | bins_params,
+                consume=lambda rows: binned.histograms(rows, bins_params["center"]), in_window=in_window)
+            if in_window:
+                # The reference version's groups are the reference; a NULL version is no
+                # version of the window (the reference's exclusion left it out before).
+                reference_histogram = histograms.pop(reference.window_version,  # type: ignore[arg-type]
+                                                     binned.Histogram(center=bins_params["center"]))
+                histograms.pop(None, None)  # type: ignore[call-overload]
             if stored is not None:
-                stored.save(binned.ReferenceBins(None if centre.center is None else float(centre.center),
-                                                 reference_histogram))
+                stored.save(binned.ReferenceBins(center, reference_histogram))
         values = reference_histogram.values + sum(h.values for h in histograms.values())
         non_finite = reference_histogram.non_finite + sum(h.non_finite for h in histograms.values())
         if non_finite == 0 and values <= exact_max_values:
@@ -287,6 +309,12 @@ class DriftSource:
                 mode="exact" if compared.exact else "binned", ks_error=compared.ks_error,
                 area_error=compared.area_error)
         return NumericSummaries(summary_of_reference, versions)
+
+    def center(self, value: DriftValue, reference: ReferenceRows, params: dict[str, Any]) -> float | None:
+        """The centre of the fine bins: the reference's mean (``sql/drift_numeric_center.sql``),
+        None without a finite value."""
+        [row] = self._run("drift_numeric_center", value, reference, params)
+        return None if row.center is None else float(row.center)
 
     def numeric_exact(self, value: DriftValue, window: Window, reference: ReferenceRows, bins: int) -> NumericSummaries:
         """Quantile-bin counts, exact KS gap and Wasserstein area per version (``sql/drift_numeric.sql``)."""
@@ -327,10 +355,13 @@ class DriftSource:
 
     def categorical(self, value: DriftValue, window: Window, reference: ReferenceRows,
                     max_categories: int, versions: int) -> CategoricalSummaries:
-        """Category counts of the reference and each version (``sql/drift_categorical.sql``)."""
+        """Category counts of the reference and each version (``sql/drift_categorical.sql``); a
+        version reference's are its version's counts in the window, read in the same scan."""
         # Room for every category in the reference and each version, plus one row to notice more.
         limit = (max_categories + 1) * (versions + 1) + 1
-        rows = self._run("drift_categorical", value, reference, self._params(window, reference) | {"row_limit": limit})
+        in_window = reference.window_version is not None
+        rows = self._run("drift_categorical", value, reference,
+                         self._params(window, reference, in_window) | {"row_limit": limit}, in_window=in_window)
         reference_counts: dict[str, int] = {}
         reference_nulls = 0
         current: dict[str, dict[str, int]] = {}
@@ -338,7 +369,9 @@ class DriftSource:
         distinct = 0
         for row in rows:
             distinct = int(row.distinct_values)
-            if row.is_reference:
+            if in_window and row.model_version is None:
+                continue  # no version of the window (the reference's exclusion left it out before)
+            if row.is_reference or (in_window and row.model_version == reference.window_version):
                 if row.value is None:
                     reference_nulls = int(row.n)
                 else:

@@ -157,3 +157,56 @@ def test_a_bound_above_the_tolerance_falls_back_to_exact(engine) -> None:
     x = feature(reports, "new", "x")
     assert x.mode == "exact"
     assert x.statistic("ks").score == pytest.approx(stats.ks_2samp(reference, current).statistic, rel=1e-12)
+
+
+# ---- a version reference, binned in the window's own scan ----------------------------------------
+def version_job(**settings_):
+    return make_job({"reference": {"kind": "version", "version": "champion"},
+                     "features": [{"name": "x", "kind": "numeric"}], "predicted_label": False, "label": False,
+                     **settings_})
+
+
+def load_versions(engine, reference: list[float], current: list[float]) -> None:
+    # Interleaved in time, as a champion and its challenger serve side by side.
+    rows = [{"version": "champion", "at": in_window(2 * i), "x": x} for i, x in enumerate(reference)]
+    rows += [{"version": "new", "at": in_window(2 * i + 1), "x": x} for i, x in enumerate(current)]
+    write(engine, rows)
+
+
+def test_a_version_reference_binned_with_the_window_is_within_its_bounds(engine) -> None:
+    """The reference version's histogram comes from its groups in the window's one scan: the
+    statistics stay within their stated bounds of scipy's on the very same samples, and the
+    reference's moments are the reference version's."""
+    rng = np.random.default_rng(21)
+    reference = rng.normal(-3, 0.5, 2_500).tolist()
+    current = rng.normal(-2.9, 0.6, 1_800).tolist()
+    load_versions(engine, reference, current + [None] * 7)
+    reports, problems = run(engine, version_job(exact_max_values=0, binned_max_error=1), ["champion", "new"])
+    assert problems == []
+    assert set(reports) == {"new"}
+    x = feature(reports, "new", "x")
+    assert x.mode == "binned"
+    assert (x.reference_values, x.current_values, x.current_nulls) == (2_500, 1_800, 7)
+    ks, bound = x.statistic("ks").score, x.error_bounds["ks"]
+    assert ks - 1e-12 <= stats.ks_2samp(reference, current).statistic <= ks + bound + 1e-12
+    assert bound < 0.01
+    exact = stats.wasserstein_distance(reference, current) / float(np.std(reference))
+    assert abs(x.statistic("wasserstein").score - exact) <= x.error_bounds["wasserstein"] + 1e-9
+
+
+def test_a_version_reference_with_one_value_per_bin_equals_the_exact_query(engine) -> None:
+    rng = np.random.default_rng(22)
+    reference = rng.integers(-50, 50, 1_200).astype(float).tolist()
+    current = rng.integers(-40, 60, 900).astype(float).tolist()
+    load_versions(engine, reference, current)
+    binned_reports, problems = run(engine, version_job(exact_max_values=0), ["champion", "new"])
+    assert problems == []
+    exact_reports, _ = run(engine, version_job(), ["champion", "new"])
+    got, want = feature(binned_reports, "new", "x"), feature(exact_reports, "new", "x")
+    assert (got.mode, want.mode) == ("exact", "exact")
+    assert [(b.name, b.reference, b.current) for b in got.buckets] == [(b.name, b.reference, b.current)
+                                                                       for b in want.buckets]
+    for method in drift.methods_for("numeric"):
+        assert got.statistic(method).score == pytest.approx(want.statistic(method).score, rel=1e-12, abs=1e-15)
+    assert got.statistic("ks").score == pytest.approx(stats.ks_2samp(reference, current).statistic, rel=1e-12)
+
