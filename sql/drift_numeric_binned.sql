@@ -4,8 +4,9 @@
 -- version reference has no rows of its own here (drift_reference_in_window.sql): it is one of
 -- the window's versions, and the caller takes the reference's histogram from its groups.
 --
--- * Bins are logarithmic in the distance d = value - :center from the reference's mean (from
---   drift_numeric_center.sql), as DDSketch's are in |value|: a value with |d| >= :min_magnitude
+-- * Bins are logarithmic in the distance d = value - :center from a centre inside the
+--   reference (drift_numeric_center_sample.sql's median of a sample of it, or
+--   drift_numeric_center.sql's mean), as DDSketch's are in |value|: a value with |d| >= :min_magnitude
 --   goes to bin 1 + round((ln|d| - ln(:min_magnitude)) * :scale), negated (-1 - ...) below the
 --   centre, so a bin spans about 1 / :scale of its distance from the centre; nearer values share
 --   bin 0. Bin numbers grow with the value, so the bins are in value order, and the widths
@@ -15,7 +16,7 @@
 --   empirical CDFs at every bin's end and bounds what happens inside a bin by the bin's actual
 --   span (a bin holding one distinct value adds no error at all).
 -- * Sums of d and d * d per bin give the reference's mean and standard deviation, well
---   conditioned because d is centred. Squares below 1e-300 are summed as the 0 they round to
+--   conditioned because d is centred (near the mean). Squares below 1e-300 are summed as the 0 they round to
 --   (PostgreSQL raises on underflow); |d| beyond 1e150 gets no square (NULL) and the caller
 --   computes exactly instead.
 -- * state: 0 a finite value, 1 NULL, 2 NaN or an infinity (x - x is 0 only for a finite x;

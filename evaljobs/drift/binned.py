@@ -18,7 +18,9 @@ counts (``n`` and ``m`` values). At the end of every bin they are exact, and bet
   midpoint estimate ``(gap0 + gap1) / 2 * w`` is used. The gap there stays in ``[0, U]`` and
   within ``max(r*m, c*n)`` of both end gaps (``r``, ``c``: the bin's counts), so the error is at
   most ``w * min(max(r*m, c*n), max(estimate / w, U - estimate / w))`` per bin; over all bins,
-  normalised, about ``sum w * max(share)``: ~0.5% of the mean |value| for the default bins.
+  normalised, about ``sum w * max(share)``: ~0.5% of the mean |value - centre| for the default
+  bins. The bounds are measured on the bins built, so they hold for any centre; one near the
+  middle of the data (a sample's median, or the mean) keeps the bins, and the bounds, small.
 * A bin that holds a single distinct value (its smallest equals its largest, over both samples)
   adds no error: when every bin does, all numbers equal the exact query's exactly.
 * Quantile bins (PSI, JS): the exact query's rule applied to fine bins instead of distinct values
@@ -41,6 +43,9 @@ SCALE = 200.0
 MIN_MAGNITUDE = 1e-9
 #: Beyond this magnitude squares could overflow: the caller computes exactly instead.
 LARGEST_SQUARED = 1e150
+#: How many reference values the median that centres the bins is taken from (a predictions
+#: reference, ``sql/drift_numeric_center_sample.sql``): a few reads through the time index.
+CENTER_SAMPLE = 1001
 
 
 @dataclass
@@ -68,7 +73,8 @@ class Histogram:
 
 
 def query_params(center: float | None) -> dict[str, float]:
-    """The bound values ``sql/drift_numeric_binned.sql`` needs, around the reference's mean."""
+    """The bound values ``sql/drift_numeric_binned.sql`` needs, around ``center``
+    (:meth:`evaljobs.drift.queries.DriftSource.center`)."""
     import math
 
     centre = 0.0 if center is None else float(center)
@@ -97,8 +103,8 @@ def histograms(rows: Iterable[Any], center: float = 0.0) -> tuple[Histogram, dic
 class ReferenceBins:
     """A reference's fine histogram and the centre it was binned around: all the binned mode
     needs of the reference, small enough to store (a ``baseline`` or ``table`` reference's, in
-    the results store, :mod:`evaljobs.ops.incremental`). The centre is the database's own mean
-    (None without finite values), kept as it came so the window is binned on the same edges."""
+    the results store, :mod:`evaljobs.ops.incremental`). The centre is the one the bins were
+    laid around (None without finite values), kept so the window is binned on the same edges."""
 
     center: float | None
     histogram: Histogram

@@ -311,10 +311,17 @@ class DriftSource:
         return NumericSummaries(summary_of_reference, versions)
 
     def center(self, value: DriftValue, reference: ReferenceRows, params: dict[str, Any]) -> float | None:
-        """The centre of the fine bins: the reference's mean (``sql/drift_numeric_center.sql``),
-        None without a finite value."""
-        [row] = self._run("drift_numeric_center", value, reference, params)
-        return None if row.center is None else float(row.center)
+        """The centre of the fine bins (None: no finite reference value seen): for the model's
+        own predictions, the median of a deterministic sample found through the (model,
+        predicted_at) index (``sql/drift_numeric_center_sample.sql``); for a label or a table
+        reference, the reference's mean (``sql/drift_numeric_center.sql``, a pass over it)."""
+        if reference.source == "predictions" and not value.is_label:
+            rows = self._run("drift_numeric_center_sample", value, reference,
+                             params | {"sample_size": binned.CENTER_SAMPLE})
+        else:
+            rows = self._run("drift_numeric_center", value, reference, params)
+        found = rows[0].center if rows else None
+        return None if found is None else float(found)
 
     def numeric_exact(self, value: DriftValue, window: Window, reference: ReferenceRows, bins: int) -> NumericSummaries:
         """Quantile-bin counts, exact KS gap and Wasserstein area per version (``sql/drift_numeric.sql``)."""

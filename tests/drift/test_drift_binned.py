@@ -210,3 +210,44 @@ def test_a_version_reference_with_one_value_per_bin_equals_the_exact_query(engin
         assert got.statistic(method).score == pytest.approx(want.statistic(method).score, rel=1e-12, abs=1e-15)
     assert got.statistic("ks").score == pytest.approx(stats.ks_2samp(reference, current).statistic, rel=1e-12)
 
+
+# ---- the centre: a sample's median, found through the time index ----------------------------------
+def test_the_centre_is_the_median_of_the_first_reference_values_in_time(engine) -> None:
+    from evaljobs.db.source import JobSource
+    from evaljobs.drift.evaluate import reference_rows
+    from evaljobs.drift.queries import DriftSource, DriftValue
+    from tests.drift.test_drift_sql import WINDOW
+
+    size = binned.CENTER_SAMPLE
+    # The first `size` finite values in time are 0 .. size-1 (written in reverse, so their order
+    # in time is not their order by value); NULL and NaN-free; later values are far larger.
+    early = [float(v) for v in range(size)][::-1]
+    rows = [{"version": "old", "at": BASELINE_AT + timedelta(seconds=i), "x": x} for i, x in enumerate(early)]
+    rows += [{"version": "old", "at": BASELINE_AT + timedelta(seconds=size + i), "x": 1e6 + i} for i in range(50)]
+    rows.insert(3, {"version": "old", "at": BASELINE_AT + timedelta(milliseconds=500), "x": None})
+    write(engine, rows)
+    source = JobSource(engine, binned_job())
+    source.check_schema()
+    reference, _ = reference_rows(source.job, WINDOW)
+    drift_source = DriftSource(source)
+    value = DriftValue("x", "numeric", "x", None)
+    assert drift_source.center(value, reference, drift_source._params(WINDOW, reference)) == float(size // 2)
+
+
+def test_bounds_hold_with_a_centre_far_from_the_mean(engine) -> None:
+    """A reference whose first values in time are its smallest (a value that grows over time):
+    the sample's median sits at its low end, the bins widen further up, and the stated bounds
+    still hold against scipy (they are measured on the bins actually built)."""
+    rng = np.random.default_rng(23)
+    reference = sorted(rng.normal(100, 10, 3_000).tolist())
+    current = rng.normal(103, 10, 2_000).tolist()
+    load(engine, reference, current)
+    reports, problems = run(engine, binned_job(binned_max_error=1), ["new"])
+    assert problems == []
+    x = feature(reports, "new", "x")
+    assert x.mode == "binned"
+    ks, bound = x.statistic("ks").score, x.error_bounds["ks"]
+    assert ks - 1e-12 <= stats.ks_2samp(reference, current).statistic <= ks + bound + 1e-12
+    exact = stats.wasserstein_distance(reference, current) / float(np.std(reference))
+    assert abs(x.statistic("wasserstein").score - exact) <= x.error_bounds["wasserstein"] + 1e-9
+    assert bound < 0.02
