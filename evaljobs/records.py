@@ -284,6 +284,10 @@ class TaskResult:
     versions: list[VersionResult]
     orphan_labels: int = 0
     problems: list[Problem] = field(default_factory=list)
+    #: Per version, the label delays, when the task's own statement measured them (classification:
+    #: sql/window_aggregates.sql); None when the runner must query them (sql/label_delays.sql).
+    label_delays: "dict[str, LabelDelay] | None" = None
+    label_delay_problems: list[Problem] = field(default_factory=list)
 
 
 @dataclass

@@ -1,4 +1,5 @@
--- Fragment: the CTEs that end in score_ranks, per version: positives, negatives and twice the
+-- Fragment: the CTEs that end in score_ranks, per version of the window (population_rows of
+-- sql/window_aggregates.sql): positives, negatives and twice the
 -- Mann-Whitney U over labelled, scored predictions (exact and tie-aware: a tie counts one half).
 -- Count positives and negatives per distinct score, accumulate the negatives below each score,
 -- and sum pos * (2 * negatives_below + negatives_tied); ROC AUC = twice_u / (2 * P * N).
@@ -8,8 +9,8 @@ per_score AS (
         score,
         SUM(CASE WHEN label = :positive_label THEN 1 ELSE 0 END) AS positives,
         SUM(CASE WHEN label = :positive_label THEN 0 ELSE 1 END) AS negatives
-    FROM window_rows
-    WHERE label IS NOT NULL AND score IS NOT NULL
+    FROM population_rows
+    WHERE in_window = 1 AND label IS NOT NULL AND score IS NOT NULL
     GROUP BY model_version, score
 ),
 ranked AS (

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -311,6 +312,8 @@ class JobSource:
                                                           dialect=self.dialect)
                 ids["delay_rows_barrier"] = sqlfiles.render("fragments/delay_rows_barrier_unique", ids,
                                                             dialect=self.dialect)
+                ids["first_labeled_at"] = sqlfiles.render("fragments/first_label_time_unique", ids,
+                                                          dialect=self.dialect)
             for key in _OPTIONAL_PREDICTION_COLUMNS:
                 column = f"p.{self.quote(getattr(cols, key))}" if key in self.available_optional else None
                 if column is None:
@@ -374,10 +377,13 @@ class JobSource:
                 out.conflicts[row.model_version] = (int(row.found), row.example)
         return out
 
-    def window_aggregates(self, window: Window, with_ranks: bool) -> "WindowAggregates":
-        """Confusion cells, rank sums (if ``with_ranks``), cumulative totals and orphan labels
-        of one window, from the single statement ``sql/window_aggregates.sql``."""
-        params = self.window_params(window) | {
+    def window_aggregates(self, window: Window, with_ranks: bool, delay_params: dict[str, Any],
+                          delay_slots: dict[str, str]) -> "WindowAggregates":
+        """Confusion cells, rank sums (if ``with_ranks``), cumulative totals, orphan labels and
+        the label-delay population's counts of one window, from the single statement
+        ``sql/window_aggregates.sql``. ``delay_params`` and ``delay_slots`` are the label delay's
+        (:func:`evaljobs.quality.label_delay.delay_query_parts`): its look-back, bounds and columns."""
+        params = self.window_params(window) | delay_params | {
             "eps": LOG_LOSS_EPS,
             "arrived_from": self.bind_time(window.labels_as_of - window.length),
         }
@@ -385,7 +391,9 @@ class JobSource:
             params["positive_label"] = self.job.positive_label or ""
         ranks = sqlfiles.render("score_ranks" if with_ranks else "score_ranks_skipped", self.identifiers(),
                                 dialect=self.dialect)
-        slots = {"score_ranks": ranks}
+        delay_columns = delay_slots["delay_columns"].split(", ")
+        slots = {"score_ranks": ranks, **delay_slots,
+                 "delay_nulls": ", ".join("NULL" for _ in range(4 + len(delay_columns)))}
         if not with_ranks:
             # Score metrics are a binary job's (with a score): the others' cells need no score
             # sums, and two logarithms and two squares per labelled row were ~10% of the query.
@@ -393,6 +401,9 @@ class JobSource:
         out = WindowAggregates()
         for row in self.query("window_aggregates", params, slots):
             if row.row_kind == "cell":
+                out.delay_counts.append(row._mapping)
+                if not row.predictions:  # a cell of the look-back population alone
+                    continue
                 out.cells.append(ConfusionCell(
                     model_version=row.model_version,
                     label=row.label,
@@ -424,6 +435,9 @@ class WindowAggregates:
     ranks: dict[str, RankCounts] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
     orphan_labels: int = 0
+    #: The cell rows, whose delay columns count the label-delay population (summed per version
+    #: by :func:`evaljobs.quality.label_delay.delays_from_counts`).
+    delay_counts: list[Mapping[str, Any]] = field(default_factory=list)
 
 
 @dataclass

@@ -57,6 +57,11 @@ INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
     "segment_output": ("fragments/segment_output", {}),
     # Label delay: each prediction's first label arrival (a CTE), and instants as epoch seconds.
     "label_delay_rows": ("fragments/label_delay_rows", {}),
+    # The look-back population with each prediction's latest label and first label's delay (a
+    # CTE of sql/window_aggregates.sql); its first label's time is a window MIN, or the label's
+    # own time when labels are unique (JobSource.identifiers then renders first_label_time_unique).
+    "population_rows": ("fragments/population_rows", {}),
+    "first_labeled_at": ("fragments/first_label_time", {}),
     "labeled_epoch": ("fragments/epoch_seconds", {"moment": "labeled_at"}),
     "predicted_epoch": ("fragments/epoch_seconds", {"moment": "predicted_at"}),
     "delay_seconds": ("fragments/delay_seconds", {}),

@@ -69,8 +69,12 @@ def evaluate_job(
         versions = [replace(v, latency=latency.get(v.model_version)) for v in versions]
         problems.extend(latency_problems)
     if versions:
-        delays, delay_problems = ((parts.delays, parts.delay_problems) if parts and parts.delays is not None
-                                  else label_delays(source, window))
+        if parts and parts.delays is not None:
+            delays, delay_problems = parts.delays, parts.delay_problems
+        elif quality.label_delays is not None:  # counted by the task's own statement
+            delays, delay_problems = quality.label_delays, quality.label_delay_problems
+        else:
+            delays, delay_problems = label_delays(source, window)
         versions = [replace(v, label_delay=delays.get(v.model_version)) for v in versions]
         problems.extend(delay_problems)
     if job.segments and versions:

@@ -21,10 +21,13 @@ the exact quantile of the observed delays (``sql/label_delay_suggestion.sql``).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from evaljobs.config import Job
+from evaljobs.db import sqlfiles
 from evaljobs.db.source import JobSource
 from evaljobs.records import Histogram, LabelDelay, Problem
 from evaljobs.windows import Window
@@ -75,29 +78,75 @@ def _params(source: JobSource, window: Window) -> dict[str, Any]:
     }
 
 
-def label_delays(source: JobSource, window: Window) -> tuple[dict[str, LabelDelay], list[Problem]]:
-    """Per version, the delays of its labels over the look-back population (see the module docstring)."""
-    job = source.job
-    delay = job.label_delay
+def delay_query_parts(source: JobSource, window: Window) -> tuple[dict[str, Any], dict[str, str]]:
+    """The bound values and generated slots of the label-delay counts, for sql/label_delays.sql
+    and for sql/window_aggregates.sql (which counts them over the same join as the window's cells):
+    the look-back, the histogram bounds and, per multiple k, when a prediction is due and the
+    delay that counts as within k x label_delay."""
+    delay = source.job.label_delay
     params = _params(source, window) | {f"le_{i}": bound for i, bound in enumerate(DELAY_BUCKETS)}
     for k in MULTIPLES:
         params[f"due_{k}"] = source.bind_time(window.labels_as_of - k * delay)
         params[f"delay_{k}"] = (k * delay).total_seconds()
+    def at_most(bound: str) -> str:
+        return sqlfiles.render("fragments/delay_at_most", {"bound": bound}, dialect=source.dialect).strip()
+
     slots = {"bucket_counts": _minute_bucket_columns(), "within_counts": _within_columns(),
-             "within_sums": _within_sums()}
+             "within_sums": _within_sums(),
+             # sql/window_aggregates.sql compares each delay with the bounds itself (no minute groups).
+             "delay_bucket_counts": ",\n        ".join(
+                 f"COUNT(CASE WHEN {at_most(f'le_{i}')} THEN 1 END) AS le_{i}" for i in range(len(DELAY_BUCKETS))),
+             "population_within_counts": ",\n        ".join(
+                 f"COUNT(CASE WHEN predicted_at < :due_{k} THEN 1 END) AS due_{k},\n        "
+                 f"COUNT(CASE WHEN predicted_at < :due_{k} AND {at_most(f'delay_{k}')} THEN 1 END) AS within_{k}"
+                 for k in MULTIPLES),
+             "delay_columns": ", ".join([f"le_{i}" for i in range(len(DELAY_BUCKETS))]
+                                        + [f"{kind}_{k}" for k in MULTIPLES for kind in ("due", "within")])}
+    return params, slots
+
+
+def label_delays(source: JobSource, window: Window) -> tuple[dict[str, LabelDelay], list[Problem]]:
+    """Per version, the delays of its labels over the look-back population (see the module
+    docstring), from their own statement (tasks whose statement does not count them)."""
+    params, slots = delay_query_parts(source, window)
+    return delays_from_counts(source.job, source.query("label_delays", params, slots))
+
+
+def delays_from_counts(job: Job, rows: Iterable[Any], population: str = "predictions") -> tuple[
+        dict[str, LabelDelay], list[Problem]]:
+    """Per version, its label delays from rows of counts (sql/label_delays.sql's, one per
+    version, or sql/window_aggregates.sql's cells, several per version, whose ``population``
+    column counts the look-back's predictions): sums, the smallest delay, per-bound and
+    per-multiple counts are added up."""
+    totals: dict[str, list[Any]] = {}
+    bounds = range(len(DELAY_BUCKETS))
+    for row in rows:
+        mapping = row if isinstance(row, Mapping) else row._mapping
+        counts = [int(mapping[population]), int(mapping["labeled"] or 0),
+                  *(int(mapping[f"le_{i}"] or 0) for i in bounds),
+                  *(int(mapping[f"{kind}_{k}"] or 0) for k in MULTIPLES for kind in ("due", "within"))]
+        delay_sum = None if mapping["delay_sum"] is None else float(mapping["delay_sum"])
+        min_delay = None if mapping["min_delay"] is None else float(mapping["min_delay"])
+        seen = totals.get(mapping["model_version"])
+        if seen is None:
+            totals[mapping["model_version"]] = [counts, delay_sum, min_delay]
+            continue
+        seen[0] = [a + b for a, b in zip(seen[0], counts)]
+        if delay_sum is not None:
+            seen[1] = delay_sum if seen[1] is None else seen[1] + delay_sum
+        if min_delay is not None:
+            seen[2] = min_delay if seen[2] is None else min(seen[2], min_delay)
     out: dict[str, LabelDelay] = {}
     problems: list[Problem] = []
-    for row in source.query("label_delays", params, slots):
-        mapping = row._mapping
-        record, problem = delay_record(
-            job.name, row.model_version, delay, int(row.predictions), int(row.labeled),
-            None if row.delay_sum is None else float(row.delay_sum),
-            None if row.min_delay is None else float(row.min_delay),
-            tuple(int(mapping[f"le_{i}"]) for i in range(len(DELAY_BUCKETS))),
-            tuple((k, int(mapping[f"due_{k}"]), int(mapping[f"within_{k}"])) for k in MULTIPLES))
+    first_within = 2 + len(DELAY_BUCKETS)
+    for version, (counts, delay_sum, min_delay) in totals.items():
+        within = tuple((k, counts[first_within + 2 * i], counts[first_within + 2 * i + 1])
+                       for i, k in enumerate(MULTIPLES))
+        record, problem = delay_record(job.name, version, job.label_delay, counts[0], counts[1], delay_sum,
+                                       min_delay, tuple(counts[2:first_within]), within)
         if problem:
             problems.append(problem)
-        out[row.model_version] = record
+        out[version] = record
     return out, problems
 
 

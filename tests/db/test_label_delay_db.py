@@ -26,8 +26,8 @@ from tests.dbdata import Label, Prediction, for_each_data_set, load
 LABEL_DELAY = timedelta(hours=6)
 
 
-def delay_job(**overrides):
-    return make_job("multiclass", window="6h", label_delay="6h", **overrides)
+def delay_job(task: str = "multiclass", **overrides):
+    return make_job(task, window="6h", label_delay="6h", **overrides)
 
 
 @st.composite
@@ -40,11 +40,12 @@ def delay_sets(draw):
     predictions, labels = [], []
     for i in range(draw(st.integers(1, 40))):
         at = start + timedelta(seconds=draw(st.integers(0, span - 1)))
-        predictions.append(Prediction(f"p{i}", draw(st.sampled_from(["v1", "v2"])), at, "a"))
+        # "1": a class and a number, so that the same data serve classification and regression.
+        predictions.append(Prediction(f"p{i}", draw(st.sampled_from(["v1", "v2"])), at, "1"))
         for _ in range(draw(st.integers(0, 2))):
             seconds = draw(st.sampled_from([30, 60, 3600, 6 * 3600, 12 * 3600, 24 * 3600])
                            | st.integers(0, 3 * 86400))
-            labels.append(Label(f"p{i}", "a", at + timedelta(seconds=seconds)))
+            labels.append(Label(f"p{i}", "1", at + timedelta(seconds=seconds)))
     return predictions, labels
 
 
@@ -69,8 +70,11 @@ def expected_delays(job, predictions, labels) -> dict:
     return out
 
 
-def test_random_delays_equal_a_plain_computation(engine_url: str) -> None:
-    job = delay_job()
+# Classification counts the delays in its window statement (sql/window_aggregates.sql),
+# regression in their own (sql/label_delays.sql): both against the same plain computation.
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_random_delays_equal_a_plain_computation(engine_url: str, task: str) -> None:
+    job = delay_job(task)
 
     def check(result, predictions, labels, source, window) -> None:
         want = expected_delays(job, predictions, labels)
@@ -104,7 +108,8 @@ def test_random_delays_equal_a_plain_computation(engine_url: str) -> None:
 @pytest.mark.parametrize("engine_url", [engine for engine in ENGINES if engine != "spark"], indirect=True)
 def test_declared_unique_labels_give_the_same_delays_without_grouping(engine_url: str) -> None:
     """With one declared label row per prediction id the label-delay rows are a plain join
-    (sql/fragments/label_delay_rows_unique.sql, no GROUP BY of every prediction); the numbers
+    (sql/fragments/label_delay_rows_unique.sql, no GROUP BY of every prediction;
+    sql/fragments/population_rows.sql, no window function); the numbers
     stay those of the plain computation."""
     from hypothesis import HealthCheck, given, settings
 
@@ -131,6 +136,9 @@ def test_declared_unique_labels_give_the_same_delays_without_grouping(engine_url
         assert "GROUP BY" not in sqlfiles.render("fragments/label_delay_rows_unique", source.identifiers(),
                                                  dialect=source.dialect)
         assert source.identifiers()["label_delay_rows"].strip().startswith("label_delay_rows AS")
+        # The classification statement's population: a plain join too, no ranking window.
+        assert " OVER " not in sqlfiles.render("fragments/population_rows", source.identifiers(),
+                                               dialect=source.dialect)
         want = expected_delays(job, predictions, one_each)
         result = evaluate_job(source, window)
         for version in result.versions:
