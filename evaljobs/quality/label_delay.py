@@ -5,7 +5,9 @@ and biased toward the predictions whose labels come fast; too long, and alerts c
 run therefore measures, over a **look-back population** -- the job's predictions made in
 ``[window end - lookback, window end)`` with ``lookback = max(4 x window, 4 x label_delay)``
 -- the delay from each prediction to the first of its labels that had arrived by the
-evaluation time (``sql/label_delays.sql``, one statement):
+evaluation time (classification: counted by ``sql/window_aggregates.sql`` over the join that
+also gives the confusion cells, :func:`delays_from_counts`; regression: ``sql/label_delays.sql``,
+one statement, :func:`label_delays`):
 
 - ``model_label_delay_seconds``: the delays as a histogram (buckets from a minute to four weeks);
 - ``model_labeled_within_label_delay_ratio{multiple="1"|"2"|"4"}``: of the predictions at least
