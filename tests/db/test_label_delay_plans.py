@@ -4,11 +4,14 @@
 The planner estimates one such group per prediction (it multiplies the distinct counts of
 labeled_at and predicted_at), so the plain queries sorted every row of the look-back on disk
 before finding a few groups per version (sql/postgresql/label_delays.sql's head comment; 7.0 s
--> 5.8 s at 10M rows). This checks the statements as evaluation runs them -- sql/label_delays.sql,
-sql/incremental_delay_parts.sql (incremental windows) and sql/label_delay_suggestion.sql
-(``evaljobs run --explain``) with their PostgreSQL overrides -- on 100,000 predictions with one
-declared label each, with EXPLAIN (ANALYZE, FORMAT JSON) at the default work_mem. Without the
-overrides each of the three sorts all 100,000 rows with an external merge.
+-> 5.8 s at 10M rows). This checks the statements as evaluation runs them -- sql/label_delays.sql
+(regression jobs), sql/window_aggregates.sql (classification jobs count the delays beside their
+confusion cells), sql/incremental_delay_parts.sql (incremental windows) and
+sql/label_delay_suggestion.sql (``evaljobs run --explain``) with their PostgreSQL overrides -- on
+100,000 predictions with one declared label each, with EXPLAIN (ANALYZE, FORMAT JSON) at the
+default work_mem. Without the overrides each of the three label-delay statements sorts all
+100,000 rows with an external merge, and sql/window_aggregates.sql with a window flag or a delay
+bucket among its group keys did too.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from evaljobs.db.engine import connect
 from evaljobs.db.source import JobSource
 from evaljobs.ops import incremental
 from evaljobs.ops.store import ResultsStore
+from evaljobs.quality.classification import evaluate_classification
 from evaljobs.quality.label_delay import label_delays, lookback, suggest_label_delays
 from evaljobs.windows import plan_window
 
@@ -32,7 +36,7 @@ from tests.dbdata import reset
 
 AT = datetime(2026, 1, 10, tzinfo=timezone.utc)
 PREDICTIONS = 100_000
-LABEL_DELAY_QUERIES = {"label_delays", "incremental_delay_parts", "label_delay_suggestion"}
+LABEL_DELAY_QUERIES = {"label_delays", "incremental_delay_parts", "label_delay_suggestion", "window_aggregates"}
 
 
 class RecordingSource(JobSource):
@@ -85,6 +89,7 @@ def test_label_delay_populations_are_hashed_not_sorted(postgres_url: str) -> Non
         source.check_schema()
         assert source.labels_unique
         label_delays(source, window)
+        evaluate_classification(source, window)  # counts the delays beside the cells
         suggest_label_delays(source, window)
         parts = incremental.evaluate_incremental(source, window, ResultsStore(engine))
         assert parts is not None and parts.delays is not None  # the look-back's parts were queried
