@@ -314,6 +314,8 @@ class JobSource:
                                                             dialect=self.dialect)
                 ids["first_labeled_at"] = sqlfiles.render("fragments/first_label_time_unique", ids,
                                                           dialect=self.dialect)
+                ids["delay_rows_materialization"] = sqlfiles.render("fragments/delay_rows_materialization_unique",
+                                                                    ids, dialect=self.dialect)
             for key in _OPTIONAL_PREDICTION_COLUMNS:
                 column = f"p.{self.quote(getattr(cols, key))}" if key in self.available_optional else None
                 if column is None:

@@ -69,6 +69,9 @@ INCLUDES: dict[str, tuple[str, dict[str, str]]] = {
     # label_delay_suggestion.sql: empty unless the labels are unique
     # (JobSource.identifiers then renders fragments/delay_rows_barrier_unique).
     "delay_rows_barrier": ("fragments/delay_rows_barrier", {}),
+    # Whether sql/postgresql/label_delay_suggestion.sql computes its twice-read rows once:
+    # MATERIALIZED unless the labels are unique (then fragments/delay_rows_materialization_unique).
+    "delay_rows_materialization": ("fragments/delay_rows_materialization", {}),
     # The incremental part (0, 1, ...) of a predicted_at column (evaljobs/ops/incremental/).
     "part_number": ("fragments/part_number", {}),
     # The window's rows with predicted_at and their latest label, for the incremental parts (a
