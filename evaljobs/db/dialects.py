@@ -213,6 +213,8 @@ class Dialect:
     query_settings: tuple[str, ...] = ()
     #: Statements run in the transaction of each drift query (planner settings).
     drift_settings: tuple[str, ...] = ()
+    #: Instead of ``drift_settings``, for the fine-bin queries (sql/fragments/fine_bins.sql).
+    fine_bins_settings: tuple[str, ...] | None = None
     #: The column layout's type codes: True for a number, False for not, None for unknown.
     numeric_type_code: Callable[[Any], bool | None] = _numeric_by_name
     #: The column layout's type codes: True for an instant (TIMESTAMP), False for not, None for
@@ -326,6 +328,12 @@ DIALECTS: dict[str, Dialect] = {
         # estimate, so it sorted 3.3M rows per worker on disk: 13.5 s, against 3.6 s hashed with
         # a multiplier of 4 (EXPLAIN ANALYZE, bench data, 10M rows; ~50 MB per worker used).
         drift_settings=("SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'", "SET LOCAL hash_mem_multiplier = 4"),
+        # The fine bins' logarithm, CASEs and five aggregates per row are the one drift statement
+        # JIT pays for: at 10M rows (plan cost ~700,000, above the server's inline and optimise
+        # thresholds) 3.3-3.9 s with it against 5.0-6.0 s without, alternated three times at load
+        # 5-6, compiling included (~1 s per process). At 1M rows the plan costs ~84,000, under
+        # jit_above_cost, so nothing is compiled. The server's own jit settings decide.
+        fine_bins_settings=("SET LOCAL work_mem = '64MB'", "SET LOCAL hash_mem_multiplier = 4"),
         # Every evaluation query is a scan and a few aggregates over it, costed far above
         # jit_above_cost: compiling took 0.2-1 s per query (more at 10M rows, where the
         # optimisation and inlining thresholds are crossed too) and made none of them faster

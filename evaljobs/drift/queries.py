@@ -31,6 +31,10 @@ REFERENCE_FRAGMENTS = {
 }
 
 
+#: The queries of sql/fragments/fine_bins.sql (their own planner settings, Dialect.fine_bins_settings).
+FINE_BINS_QUERIES = frozenset({"drift_numeric_binned", "drift_numeric_binned_current"})
+
+
 class DriftInputError(Exception):
     """The data of one drift value cannot be compared (text in a numeric column, say)."""
 
@@ -226,7 +230,10 @@ class DriftSource:
         statement = sa.text(self._render(name, value, reference, cast, in_window))
         job = self.source.job.name
         with connection(self.source.engine, f"job {job!r}: drift query {name} for {value.name!r}") as conn:
-            for setting in self.spec.drift_settings:  # for this transaction only (see dialects.py)
+            settings = self.spec.drift_settings
+            if name in FINE_BINS_QUERIES and self.spec.fine_bins_settings is not None:
+                settings = self.spec.fine_bins_settings
+            for setting in settings:  # for this transaction only (see dialects.py)
                 conn.execute(sa.text(setting))
             try:
                 return consume(conn.execute(statement, params))
