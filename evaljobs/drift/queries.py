@@ -197,11 +197,12 @@ class DriftSource:
             if value.column is not None:
                 ids["reference_value"] = ids["current_value"]
             reference_fragment = REFERENCE_FRAGMENTS["labels" if value.is_label else "predictions"]
-        # The fine bins' sample keys (sql/fragments/fine_bins.sql): in the window alone, the version.
+        # The fine bins' sample keys (sql/fragments/fine_bins.sql): for the window's rows alone, the version.
         ids["sample_columns"], ids["sample_keys"] = "is_reference, model_version", "is_reference, model_version"
         if in_window:
             ids["reference_type"] = self.spec.float_type if value.kind == "numeric" else self.spec.text_type
             reference_fragment = "drift_reference_in_window"
+        if in_window or name == "drift_numeric_binned_current":
             ids["sample_columns"], ids["sample_keys"] = "0 AS is_reference, model_version", "model_version"
         # The fragments are rendered first and go into the query's {current_rows}/{reference_rows}
         # slots as finished SQL (str.format does not look into the values it inserts).
