@@ -288,6 +288,10 @@ class TaskResult:
     #: sql/window_aggregates.sql); None when the runner must query them (sql/label_delays.sql).
     label_delays: "dict[str, LabelDelay] | None" = None
     label_delay_problems: list[Problem] = field(default_factory=list)
+    #: Per version, the latency histograms, when the task's own statement counted them
+    #: (classification); None when the runner must query them (sql/latency_histogram.sql).
+    latency: "dict[str, LatencyHistogram] | None" = None
+    latency_problems: list[Problem] = field(default_factory=list)
 
 
 @dataclass

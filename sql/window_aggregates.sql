@@ -1,5 +1,5 @@
--- Everything the core metrics and the label delays need for one job and window, in one
--- statement. Each row is one of four kinds (row_kind), so only a few dozen small rows leave
+-- Everything the core metrics, the label delays and the latency histogram need for one job and
+-- window, in one statement. Each row is one of four kinds (row_kind), so only a few dozen small rows leave
 -- the database:
 --   cell     a confusion cell per (model_version, label, predicted_label) of the label-delay
 --            population ({population_rows}, which holds the window). Its window columns count
@@ -8,12 +8,12 @@
 --            score (probabilities clipped to [:eps, 1 - :eps] for the logarithms, as
 --            scikit-learn does); min/max let the caller refuse scores outside [0, 1]. A cell of
 --            the population with no prediction in the window has predictions = 0.
---            Its delay columns count the whole population (evaljobs/quality/label_delay.py adds
---            them up per version): population, labelled, the sum and minimum of the delays, one
---            CUMULATIVE histogram count per bound ({delay_bucket_counts}: delay <= :le_0, ...),
---            and for each multiple k of label_delay ({population_within_counts}: due_k, within_k) how many
---            predictions are at least k x label_delay old (predicted_at < :due_k) and how many of
---            those had a label within k x label_delay (delay_seconds <= :delay_k).
+--            {cell_counts} adds more counts per cell (evaljobs/db/source.py's CellCounts):
+--            the label delays' over the whole look-back (population, labelled, the sum and minimum
+--            of the delays, one CUMULATIVE histogram count per bound, and per multiple k of
+--            label_delay how many predictions are due and how many of those were labelled within
+--            k x label_delay: evaljobs/quality/label_delay.py), and the latency histogram's over
+--            the window (evaljobs/quality/latency.py); their modules add them up per version.
 --   ranks    per version: positives, negatives and twice the Mann-Whitney U over the window's
 --            labelled, scored predictions, for an exact, tie-aware ROC AUC = twice_u / (2 * P * N).
 --   total    per version: predictions up to the window's end (a counter that never resets).
@@ -40,13 +40,7 @@ confusion_cells AS (
         SUM(CASE WHEN in_window = 1 AND label IS NOT NULL THEN CASE WHEN ABS(score) < 1e-150 THEN 0.0 ELSE score * score END END) AS sum_score_squared,
         SUM(CASE WHEN in_window = 1 AND label IS NOT NULL THEN (1 - score) * (1 - score) END) AS sum_one_minus_score_squared,
         MIN(CASE WHEN in_window = 1 THEN score END) AS min_score,
-        MAX(CASE WHEN in_window = 1 THEN score END) AS max_score,
-        COUNT(*) AS population,
-        COUNT(delay_seconds) AS labeled,
-        SUM(delay_seconds) AS delay_sum,
-        MIN(delay_seconds) AS min_delay,
-        {delay_bucket_counts},
-        {population_within_counts}
+        MAX(CASE WHEN in_window = 1 THEN score END) AS max_score{cell_counts}
     FROM population_rows
     GROUP BY model_version, label, predicted_label
 ),
@@ -59,16 +53,15 @@ window_counts AS (  -- the window's predictions per version, for {version_totals
 SELECT 'cell' AS row_kind, model_version, label, predicted_label, predictions, scored,
        sum_log_score, sum_log_one_minus_score, sum_score_squared, sum_one_minus_score_squared,
        min_score, max_score,
-       CAST(NULL AS BIGINT) AS positives, CAST(NULL AS BIGINT) AS negatives, CAST(NULL AS BIGINT) AS twice_u,
-       population, labeled, delay_sum, min_delay, {delay_columns}
+       CAST(NULL AS BIGINT) AS positives, CAST(NULL AS BIGINT) AS negatives, CAST(NULL AS BIGINT) AS twice_u{cell_count_columns}
 FROM confusion_cells
 UNION ALL
 SELECT 'ranks', model_version, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       positives, negatives, twice_u, {delay_nulls}
+       positives, negatives, twice_u{cell_count_nulls}
 FROM score_ranks
 UNION ALL
-SELECT 'total', model_version, NULL, NULL, predictions, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {delay_nulls}
+SELECT 'total', model_version, NULL, NULL, predictions, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL{cell_count_nulls}
 FROM totals
 UNION ALL
-SELECT 'orphans', NULL, NULL, NULL, predictions, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {delay_nulls}
+SELECT 'orphans', NULL, NULL, NULL, predictions, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL{cell_count_nulls}
 FROM orphans

@@ -128,7 +128,12 @@ def _postgres_utc(url: URL) -> dict[str, Any]:
     # undone by the pool's first rollback; a startup option is not.
     given = url.query.get("options")
     given = " ".join(given) if isinstance(given, tuple) else given
-    return {"options": f"{given} -c timezone=UTC" if given else "-c timezone=UTC"}
+    args = {"options": f"{given} -c timezone=UTC" if given else "-c timezone=UTC"}
+    # A DBA finds evaljobs' sessions by name in pg_stat_activity (a statement's text there is cut
+    # at 1024 bytes, before the tables it reads), unless the URL names them itself.
+    if "application_name" not in url.query:
+        args["application_name"] = "evaljobs"
+    return args
 
 
 @dataclass(frozen=True)

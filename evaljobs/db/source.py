@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -379,23 +379,27 @@ class JobSource:
                 out.conflicts[row.model_version] = (int(row.found), row.example)
         return out
 
-    def window_aggregates(self, window: Window, with_ranks: bool, delay_params: dict[str, Any],
-                          delay_slots: dict[str, str]) -> "WindowAggregates":
-        """Confusion cells, rank sums (if ``with_ranks``), cumulative totals, orphan labels and
-        the label-delay population's counts of one window, from the single statement
-        ``sql/window_aggregates.sql``. ``delay_params`` and ``delay_slots`` are the label delay's
-        (:func:`evaljobs.quality.label_delay.delay_query_parts`): its look-back, bounds and columns."""
-        params = self.window_params(window) | delay_params | {
+    def window_aggregates(self, window: Window, with_ranks: bool,
+                          cell_counts: Sequence["CellCounts"] = ()) -> "WindowAggregates":
+        """Confusion cells, rank sums (if ``with_ranks``), cumulative totals and orphan labels of
+        one window, from the single statement ``sql/window_aggregates.sql``; ``cell_counts`` add
+        further counts to each cell over the same join (the label delays', the latency histogram's),
+        returned as :attr:`WindowAggregates.cell_rows` for their modules to add up per version."""
+        params = self.window_params(window) | {
             "eps": LOG_LOSS_EPS,
             "arrived_from": self.bind_time(window.labels_as_of - window.length),
         }
+        for counts in cell_counts:
+            params |= counts.params
         if with_ranks:
             params["positive_label"] = self.job.positive_label or ""
         ranks = sqlfiles.render("score_ranks" if with_ranks else "score_ranks_skipped", self.identifiers(),
                                 dialect=self.dialect)
-        delay_columns = delay_slots["delay_columns"].split(", ")
-        slots = {"score_ranks": ranks, **delay_slots,
-                 "delay_nulls": ", ".join("NULL" for _ in range(4 + len(delay_columns)))}
+        columns = [name for counts in cell_counts for name in counts.columns]
+        slots = {"score_ranks": ranks,
+                 "cell_counts": "".join(f",\n        {sql}" for counts in cell_counts for sql in counts.aggregates),
+                 "cell_count_columns": "".join(f", {name}" for name in columns),
+                 "cell_count_nulls": "".join(", NULL" for _ in columns)}
         if not with_ranks:
             # Score metrics are a binary job's (with a score): the others' cells need no score
             # sums, and two logarithms and two squares per labelled row were ~10% of the query.
@@ -403,8 +407,8 @@ class JobSource:
         out = WindowAggregates()
         for row in self.query("window_aggregates", params, slots):
             if row.row_kind == "cell":
-                out.delay_counts.append(row._mapping)
-                if not row.predictions:  # a cell of the look-back population alone
+                out.cell_rows.append(row._mapping)
+                if not row.predictions:  # a cell of the label-delay look-back alone
                     continue
                 out.cells.append(ConfusionCell(
                     model_version=row.model_version,
@@ -437,9 +441,21 @@ class WindowAggregates:
     ranks: dict[str, RankCounts] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
     orphan_labels: int = 0
-    #: The cell rows, whose delay columns count the label-delay population (summed per version
-    #: by :func:`evaljobs.quality.label_delay.delays_from_counts`).
-    delay_counts: list[Mapping[str, Any]] = field(default_factory=list)
+    #: Every cell row, with the columns of the :class:`CellCounts` asked for (a row may count the
+    #: label-delay look-back alone: its ``predictions`` in the window are then 0).
+    cell_rows: list[Mapping[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CellCounts:
+    """Counts that ``sql/window_aggregates.sql`` adds to each confusion cell, over the label-delay
+    look-back's rows (``population_rows``: ``in_window``, ``predicted_at``, ``labeled_at``,
+    ``delay_seconds``, ``latency_seconds``, ...): ``aggregates`` are SELECT-list items
+    (``COUNT(...) AS name``; bound values only as parameters, in ``params``), ``columns`` their names."""
+
+    params: dict[str, Any]
+    aggregates: tuple[str, ...]
+    columns: tuple[str, ...]
 
 
 @dataclass

@@ -120,14 +120,16 @@ def render(name: str, identifiers: Mapping[str, str], slots: Mapping[str, str] |
     for field in {field for _, field, _, _ in string.Formatter().parse(text) if field}:
         if field in INCLUDES and field not in filled:
             fragment, fixed = INCLUDES[field]
-            filled[field] = render(fragment, {**identifiers, **fixed}, slots, dialect)
+            filled[field] = render(fragment, {**identifiers, **fixed}, slots, dialect).strip()
     return text.format_map(filled)
 
 
 def _without_comments(text: str) -> str:
     # Comments may mention :parameters, which the driver would otherwise expect values for.
-    # (Our SQL has no '--' inside string literals.)
-    return re.sub(r"--[^\n]*", "", text)
+    # (Our SQL has no '--' inside string literals.) The lines they leave empty go too: the server
+    # shows a running statement's first 1024 bytes (PostgreSQL's pg_stat_activity), and a DBA
+    # looking for what evaljobs reads should find the table names there, not blank lines.
+    return re.sub(r"[ \t]*\n(?:[ \t]*\n)*", "\n", re.sub(r"--[^\n]*", "", text))
 
 
 def statements(name: str, dialect: str | None = None) -> list[str]:

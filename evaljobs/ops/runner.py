@@ -64,8 +64,12 @@ def evaluate_job(
             f"column {column!r} holds {count} {key} value(s) that are not numbers (e.g. {example!r}) in the "
             f"window; they were left out as if missing")))
     if "latency_seconds" in source.available_optional and versions:
-        latency, latency_problems = ((parts.latency, parts.latency_problems) if parts
-                                     else latency_histograms(source, window))
+        if parts:
+            latency, latency_problems = parts.latency, parts.latency_problems
+        elif quality.latency is not None:  # counted by the task's own statement
+            latency, latency_problems = quality.latency, quality.latency_problems
+        else:
+            latency, latency_problems = latency_histograms(source, window)
         versions = [replace(v, latency=latency.get(v.model_version)) for v in versions]
         problems.extend(latency_problems)
     if versions:

@@ -1,8 +1,8 @@
 """Classification (``binary`` and ``multiclass``): a window's aggregates -> one record per version.
 
-The database returns confusion cells (with score sums), rank sums and the label-delay counts in
-one statement (``sql/window_aggregates.sql``); the maths is in :mod:`evaljobs.quality.metrics`
-and :mod:`evaljobs.quality.label_delay`.
+The database returns confusion cells (with score sums), rank sums, and the label-delay and
+latency counts in one statement (``sql/window_aggregates.sql``); the maths is in
+:mod:`evaljobs.quality.metrics`, :mod:`evaljobs.quality.label_delay` and :mod:`evaljobs.quality.latency`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from evaljobs.config import Job
 from evaljobs.db.source import ConfusionCell, JobSource, RankCounts
 from evaljobs.errors import SourceError
-from evaljobs.quality.label_delay import delay_query_parts, delays_from_counts
+from evaljobs.quality.label_delay import delay_cell_counts, delays_from_counts
+from evaljobs.quality.latency import histograms_from_cells, latency_cell_counts
 from evaljobs.quality.metrics import (
     ClassificationMetrics,
     ClassScores,
@@ -33,7 +34,9 @@ def evaluate_classification(source: JobSource, window: Window) -> TaskResult:
     job = source.job
     problems: list[Problem] = []
     scored_task = job.task == "binary" and "score" in source.available_optional
-    aggregates = source.window_aggregates(window, scored_task, *delay_query_parts(source, window))
+    with_latency = "latency_seconds" in source.available_optional
+    cell_counts = [delay_cell_counts(source, window)] + ([latency_cell_counts(source)] if with_latency else [])
+    aggregates = source.window_aggregates(window, scored_task, cell_counts)
     require_keys(job, aggregates.cells)
     cells_by_version: dict[str, list[ConfusionCell]] = defaultdict(list)
     for cell in aggregates.cells:
@@ -47,8 +50,9 @@ def evaluate_classification(source: JobSource, window: Window) -> TaskResult:
             if problem:
                 problems.append(Problem(f"job {job.name!r} version {version!r}", problem))
         versions.append(version_result(source, window, version, cells, aggregates.totals.get(version, 0), scores))
-    delays, delay_problems = delays_from_counts(job, aggregates.delay_counts, population="population")
-    return TaskResult(versions, aggregates.orphan_labels, problems, delays, delay_problems)
+    delays, delay_problems = delays_from_counts(job, aggregates.cell_rows, population="population")
+    latency, latency_problems = histograms_from_cells(job, aggregates.cell_rows) if with_latency else (None, [])
+    return TaskResult(versions, aggregates.orphan_labels, problems, delays, delay_problems, latency, latency_problems)
 
 
 def class_fold_warnings(job: Job, versions: Iterable[VersionResult]) -> list[Problem]:

@@ -30,7 +30,7 @@ from typing import Any
 
 from evaljobs.config import Job
 from evaljobs.db import sqlfiles
-from evaljobs.db.source import JobSource
+from evaljobs.db.source import CellCounts, JobSource
 from evaljobs.records import Histogram, LabelDelay, Problem
 from evaljobs.windows import Window
 
@@ -80,38 +80,40 @@ def _params(source: JobSource, window: Window) -> dict[str, Any]:
     }
 
 
-def delay_query_parts(source: JobSource, window: Window) -> tuple[dict[str, Any], dict[str, str]]:
-    """The bound values and generated slots of the label-delay counts, for sql/label_delays.sql
-    and for sql/window_aggregates.sql (which counts them over the same join as the window's cells):
-    the look-back, the histogram bounds and, per multiple k, when a prediction is due and the
+def _delay_params(source: JobSource, window: Window) -> dict[str, Any]:
+    """The look-back, the histogram bounds and, per multiple k, when a prediction is due and the
     delay that counts as within k x label_delay."""
     delay = source.job.label_delay
     params = _params(source, window) | {f"le_{i}": bound for i, bound in enumerate(DELAY_BUCKETS)}
     for k in MULTIPLES:
         params[f"due_{k}"] = source.bind_time(window.labels_as_of - k * delay)
         params[f"delay_{k}"] = (k * delay).total_seconds()
+    return params
+
+
+def delay_cell_counts(source: JobSource, window: Window) -> CellCounts:
+    """The label-delay counts as sql/window_aggregates.sql adds them to each confusion cell, over
+    the same join (classification): the delay is compared with each bound itself (the
+    per-engine sql/fragments/delay_at_most.sql), not grouped by minute first."""
     def at_most(bound: str) -> str:
         return sqlfiles.render("fragments/delay_at_most", {"bound": bound}, dialect=source.dialect).strip()
 
-    slots = {"bucket_counts": _minute_bucket_columns(), "within_counts": _within_columns(),
-             "within_sums": _within_sums(),
-             # sql/window_aggregates.sql compares each delay with the bounds itself (no minute groups).
-             "delay_bucket_counts": ",\n        ".join(
-                 f"COUNT(CASE WHEN {at_most(f'le_{i}')} THEN 1 END) AS le_{i}" for i in range(len(DELAY_BUCKETS))),
-             "population_within_counts": ",\n        ".join(
-                 f"COUNT(CASE WHEN predicted_at < :due_{k} THEN 1 END) AS due_{k},\n        "
-                 f"COUNT(CASE WHEN predicted_at < :due_{k} AND {at_most(f'delay_{k}')} THEN 1 END) AS within_{k}"
-                 for k in MULTIPLES),
-             "delay_columns": ", ".join([f"le_{i}" for i in range(len(DELAY_BUCKETS))]
-                                        + [f"{kind}_{k}" for k in MULTIPLES for kind in ("due", "within")])}
-    return params, slots
+    named = [("population", "COUNT(*)"), ("labeled", "COUNT(delay_seconds)"),
+             ("delay_sum", "SUM(delay_seconds)"), ("min_delay", "MIN(delay_seconds)")]
+    named += [(f"le_{i}", f"COUNT(CASE WHEN {at_most(f'le_{i}')} THEN 1 END)") for i in range(len(DELAY_BUCKETS))]
+    for k in MULTIPLES:
+        named += [(f"due_{k}", f"COUNT(CASE WHEN predicted_at < :due_{k} THEN 1 END)"),
+                  (f"within_{k}", f"COUNT(CASE WHEN predicted_at < :due_{k} AND {at_most(f'delay_{k}')} THEN 1 END)")]
+    return CellCounts(_delay_params(source, window), tuple(f"{sql} AS {name}" for name, sql in named),
+                      tuple(name for name, _ in named))
 
 
 def label_delays(source: JobSource, window: Window) -> tuple[dict[str, LabelDelay], list[Problem]]:
     """Per version, the delays of its labels over the look-back population (see the module
     docstring), from their own statement (tasks whose statement does not count them)."""
-    params, slots = delay_query_parts(source, window)
-    return delays_from_counts(source.job, source.query("label_delays", params, slots))
+    slots = {"bucket_counts": _minute_bucket_columns(), "within_counts": _within_columns(),
+             "within_sums": _within_sums()}
+    return delays_from_counts(source.job, source.query("label_delays", _delay_params(source, window), slots))
 
 
 def delays_from_counts(job: Job, rows: Iterable[Any], population: str = "predictions") -> tuple[

@@ -15,11 +15,14 @@ cumulative counter ``model_predictions_total``, not from ``_count``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-
+from evaljobs.config import Job
+from evaljobs.db.source import CellCounts, JobSource, optional_float
 from evaljobs.records import LatencyHistogram, Problem
-from evaljobs.db.source import JobSource, optional_float
 from evaljobs.windows import Window
+
 
 def bucket_columns(bound_count: int, column: str = "latency_seconds") -> str:
     """The ``{bucket_counts}`` slot: one cumulative count of ``column`` per bound, as bound parameters."""
@@ -51,6 +54,51 @@ def latency_histograms(source: JobSource, window: Window) -> tuple[dict[str, Lat
             problems.append(problem)
         else:
             histograms[row.model_version] = histogram
+    return histograms, problems
+
+
+def latency_cell_counts(source: JobSource) -> CellCounts:
+    """The latency histogram's counts as sql/window_aggregates.sql adds them to each confusion
+    cell, over the window's rows of the same join (classification jobs with a latency column):
+    the aggregates of sql/fragments/latency_sums.sql, each limited to ``in_window``."""
+    bounds = tuple(source.job.latency_buckets)
+    latency = "CASE WHEN in_window = 1 THEN latency_seconds END"
+    named = [("latency_observed", f"COUNT({latency})"), ("latency_sum", f"SUM({latency})"),
+             ("min_latency", f"MIN({latency})"), ("max_latency", f"MAX({latency})")]
+    named += [(f"latency_le_{i}", f"COUNT(CASE WHEN in_window = 1 AND latency_seconds <= :latency_le_{i} THEN 1 END)")
+              for i in range(len(bounds))]
+    return CellCounts({f"latency_le_{i}": bound for i, bound in enumerate(bounds)},
+                      tuple(f"{sql} AS {name}" for name, sql in named), tuple(name for name, _ in named))
+
+
+def histograms_from_cells(job: Job, cells: Iterable[Mapping[str, Any]]) -> tuple[
+        dict[str, LatencyHistogram], list[Problem]]:
+    """Per version, the latency histogram from the cell rows of sql/window_aggregates.sql
+    (:func:`latency_cell_counts`): counts and sums added up, the range widened."""
+    bounds = tuple(job.latency_buckets)
+    totals: dict[str, list[Any]] = {}
+    for cell in cells:
+        if not cell["predictions"]:  # a cell of the label-delay look-back alone
+            continue
+        counts = [int(cell["predictions"]), int(cell["latency_observed"] or 0),
+                  *(int(cell[f"latency_le_{i}"] or 0) for i in range(len(bounds)))]
+        low, high, total = (optional_float(cell[key]) for key in ("min_latency", "max_latency", "latency_sum"))
+        seen = totals.setdefault(cell["model_version"], [[0] * len(counts), None, None, None])
+        seen[0] = [a + b for a, b in zip(seen[0], counts)]
+        if total is not None:
+            seen[1] = total if seen[1] is None else seen[1] + total
+        if low is not None:
+            seen[2] = low if seen[2] is None else min(seen[2], low)
+            seen[3] = high if seen[3] is None else max(seen[3], high)
+    histograms: dict[str, LatencyHistogram] = {}
+    problems: list[Problem] = []
+    for version, (counts, total, low, high) in totals.items():
+        histogram, problem = latency_record(job.name, version, bounds, counts[0], counts[1], total, low, high,
+                                            tuple(counts[2:]))
+        if problem:
+            problems.append(problem)
+        else:
+            histograms[version] = histogram
     return histograms, problems
 
 

@@ -50,10 +50,10 @@ def test_result_rows_do_not_grow_with_the_table(postgres_url: str) -> None:
     large = rows_returned_by_evaluation(postgres_url, 20_000)
     assert len(small) == len(large)
     # The core statement: confusion cells (2 versions x 2 x 2, which also carry the label-delay
-    # counts), 2 rank sums, 2 totals, 1 orphan count; then the latency histogram
-    # (sql/latency_histogram.sql): one row per version; the ignored rows (sql/ignored_rows.sql):
-    # the NULL-label count (no conflicts: the reference schema declares predictions unique).
-    assert sum(large) == sum(small) == 13 + 2 + 1, (small, large)
+    # and latency counts), 2 rank sums, 2 totals, 1 orphan count; then the ignored rows
+    # (sql/ignored_rows.sql): the NULL-label count (no conflicts: the reference schema declares
+    # predictions unique).
+    assert sum(large) == sum(small) == 13 + 1, (small, large)
 
 
 def test_evaljobs_never_imports_pandas() -> None:

@@ -160,9 +160,18 @@ def test_c_connection_killed_mid_query_names_the_query(tmp_path, postgres_url, p
     process, log = _start(config, tmp_path)
     _wait_running(postgres_url)
     admin = sa.create_engine(postgres_url)
-    with admin.begin() as conn:
-        killed = conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                      "WHERE query LIKE '%slow_predictions%' AND pid <> pg_backend_pid()")).all()
+    # Poll until the run is inside a query: on a loaded machine the half second of _wait_running
+    # did not always reach one. The session is found by its name (evaljobs names its PostgreSQL
+    # sessions), not by the statement's text, which pg_stat_activity cuts at 1024 bytes; only a
+    # read of the slow view runs for more than a second (the store's statements are quick).
+    deadline, killed = time.monotonic() + 20, []
+    while not killed and time.monotonic() < deadline:
+        with admin.begin() as conn:
+            killed = conn.execute(sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'active' "
+                "AND application_name = 'evaljobs' AND datname = current_database() "
+                "AND now() - query_start > INTERVAL '1 second' AND pid <> pg_backend_pid()")).all()
+        time.sleep(0.1)
     admin.dispose()
     assert killed
     assert process.wait(timeout=20) == 1
