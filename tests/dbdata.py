@@ -137,3 +137,29 @@ def for_each_data_set(url: str, job: Any, at: datetime, strategy: SearchStrategy
         run()
     finally:
         engine.dispose()
+
+
+def terminate_running_query(url: str, timeout: float = 20.0) -> int:
+    """Kill the PostgreSQL session of an evaljobs run (another process) that is inside a query
+    running for over a second, waiting up to ``timeout`` for one; returns how many were killed.
+
+    The session is found by its name (evaljobs sets application_name), not by the statement's
+    text, which pg_stat_activity cuts at 1024 bytes; only a read of a deliberately slow view runs
+    for over a second (the results store's statements are quick). Polling, not a fixed sleep: on a
+    loaded machine the run may take a while to get from its claim into its first query.
+    """
+    import time
+
+    admin = sa.create_engine(url)
+    deadline, killed = time.monotonic() + timeout, []
+    try:
+        while not killed and time.monotonic() < deadline:
+            with admin.begin() as conn:
+                killed = conn.execute(sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'active' "
+                    "AND application_name = 'evaljobs' AND datname = current_database() "
+                    "AND now() - query_start > INTERVAL '1 second' AND pid <> pg_backend_pid()")).all()
+            time.sleep(0.1)
+    finally:
+        admin.dispose()
+    return len(killed)

@@ -24,7 +24,7 @@ from evaljobs.windows import latest_fire_time, plan_window
 
 from tests.conftest import samples
 from tests.db.test_pipeline_db import AT, load_url
-from tests.dbdata import Label, Prediction
+from tests.dbdata import Label, Prediction, terminate_running_query
 from tests.ops.test_run_store import store_rows
 from tests.faults.fakes import FakeGateway, HungServer, TcpProxy, private_ca
 
@@ -260,12 +260,7 @@ def test_pg_terminate_backend_mid_query(tmp_path, postgres_url, pushgateway) -> 
     config = write_config(tmp_path / "c.yaml", postgres_url, pushgateway.url, slow=True)
     process, log = start(config, tmp_path)
     wait_until(lambda: (job_row(postgres_url) or {}).get("status") == "running", what="the claim")
-    time.sleep(0.5)
-    admin = sa.create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                             "WHERE query LIKE '%slow_predictions%' AND pid <> pg_backend_pid()"))
-    admin.dispose()
+    assert terminate_running_query(postgres_url)
     assert process.wait(timeout=30) == 1
     assert "job 'j': query" in one_line(log.read_text())
     assert job_row(postgres_url)["status"] == "failed" and job_row(postgres_url)["claimed_by"] is None

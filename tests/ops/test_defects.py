@@ -29,7 +29,7 @@ from evaljobs.windows import cron_trigger, fire_times, plan_window
 
 from tests.conftest import samples
 from tests.db.test_pipeline_db import AT, evaluate, load_url, make_job
-from tests.dbdata import Label, Prediction
+from tests.dbdata import Label, Prediction, terminate_running_query
 from tests.ops.test_run_store import store_rows
 from tests.test_cli import config_file, loaded_sqlite  # noqa: F401 - a fixture
 
@@ -159,21 +159,7 @@ def test_c_connection_killed_mid_query_names_the_query(tmp_path, postgres_url, p
     config = config_file(tmp_path, postgres_url, pushgateway.url, extra=SLOW_TABLES)
     process, log = _start(config, tmp_path)
     _wait_running(postgres_url)
-    admin = sa.create_engine(postgres_url)
-    # Poll until the run is inside a query: on a loaded machine the half second of _wait_running
-    # did not always reach one. The session is found by its name (evaljobs names its PostgreSQL
-    # sessions), not by the statement's text, which pg_stat_activity cuts at 1024 bytes; only a
-    # read of the slow view runs for more than a second (the store's statements are quick).
-    deadline, killed = time.monotonic() + 20, []
-    while not killed and time.monotonic() < deadline:
-        with admin.begin() as conn:
-            killed = conn.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'active' "
-                "AND application_name = 'evaljobs' AND datname = current_database() "
-                "AND now() - query_start > INTERVAL '1 second' AND pid <> pg_backend_pid()")).all()
-        time.sleep(0.1)
-    admin.dispose()
-    assert killed
+    assert terminate_running_query(postgres_url)
     assert process.wait(timeout=20) == 1
     text = log.read_text()
     assert text.count("\n") == 1, text
