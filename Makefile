@@ -19,8 +19,8 @@ venv: $(STAMP)
 system-deps:
 	@bash scripts/install-system-deps.sh
 
+# The 20 slowest tests close the log: the suite must stay under ~15 minutes on 2 cores.
 test: venv system-deps
-	# The 20 slowest tests close the log: the suite must stay under ~15 minutes on 2 cores.
 	$(BIN)/python -m pytest --durations=20
 
 demo: venv
