@@ -8,9 +8,9 @@ binds its values; table and column names come from the job's mapping, quoted for
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
